@@ -1,0 +1,1 @@
+"""dayplan: teach a language model to plan a day with GRPO."""

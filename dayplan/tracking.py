@@ -1,0 +1,76 @@
+"""MLflow: one run per pipeline execution, opened by the train stage, joined by the later stages.
+
+Local by default (SQLite in the repository root: mlflow.db, ignored by git); any tracking server by
+MLFLOW_TRACKING_URI. The train stage records the run id in models/grpo/mlflow_run.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "dayplan")
+RUN_FILE = Path("models/grpo/mlflow_run.json")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def _mlflow():
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return mlflow
+
+
+def run_tags() -> dict[str, str]:
+    tags = {"dvc.experiment": os.environ.get("DVC_EXP_NAME", "workspace")}
+    with contextlib.suppress(Exception):
+        tags["git.commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    return tags
+
+
+def flatten(params: dict, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat
+
+
+@contextlib.contextmanager
+def pipeline_run(run_id: str | None = None, run_name: str | None = None) -> Iterator[object]:
+    """Open (or, given run_id, re-open) the pipeline's run; yields the mlflow module."""
+    mlflow = _mlflow()
+    with mlflow.start_run(run_id=run_id, run_name=run_name, tags=None if run_id else run_tags()):
+        yield mlflow
+
+
+def recorded_run_id() -> str | None:
+    """The run the train stage opened, or None (no training yet, e.g. scoring the base model alone)."""
+    try:
+        return json.loads(RUN_FILE.read_text())["run_id"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return None
+
+
+@contextlib.contextmanager
+def joined_run() -> Iterator[object | None]:
+    """For stages after training: the pipeline's run if one is recorded, else no tracking (None)."""
+    run_id = recorded_run_id()
+    if run_id is None:
+        yield None
+        return
+    with pipeline_run(run_id) as mlflow:
+        yield mlflow

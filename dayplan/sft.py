@@ -1,0 +1,193 @@
+"""Supervised warm-start: LoRA fine-tuning on solver-written answers, merged into the base model.
+
+A 135M model never writes the <schedule> format unaided, so every GRPO completion scores the same
+and the group advantage is zero. Distilling the exact solver's answers first gives GRPO something
+to rank. The loss covers the assistant completion only (TRL's prompt-completion format).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from trl import SFTConfig, SFTTrainer
+
+from dayplan.config import Params, WarmstartParams
+from dayplan.data import row_instance
+from dayplan.rewards import format_reward
+from dayplan.task import chat_messages, judge, solver_completion
+
+EVAL_ROWS = 8  # held-out pool rows for the quick format check (kept short on the CPU)
+EVAL_MAX_NEW_TOKENS = 256
+
+
+def sft_example(row: dict) -> dict:
+    """A conversational prompt-completion example: the task's chat prompt and the solver's answer."""
+    completion = solver_completion(row_instance(row))
+    return {"prompt": chat_messages(row["prompt"]), "completion": [{"role": "assistant", "content": completion}]}
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:  # SmolLM2's is <|im_end|>; other bases may have none
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(path: str | Path) -> PreTrainedModel:
+    # float32 so that LoRA trains and merges in full precision (bf16 autocast on a GPU is mixed precision)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+
+
+def _chat_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict], generation_prompt: bool) -> list[int]:
+    encoded = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
+    return list(encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded)
+
+
+def split_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(train, held out): the last few pool rows stay out of training for the format check."""
+    held_out = min(EVAL_ROWS, len(rows) // 4)
+    return rows[: len(rows) - held_out], rows[len(rows) - held_out :]
+
+
+def fitting_examples(
+    rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_prompt_length: int, max_length: int
+) -> list[dict]:
+    """Examples whose prompt fits GRPO's prompt budget and whose whole sequence fits max_length.
+
+    Truncating instead would cut off the answer's end (</schedule> and the end-of-turn token), the
+    very part the model must learn.
+    """
+    kept = []
+    for row in rows:
+        example = sft_example(row)
+        prompt = _chat_ids(tokenizer, example["prompt"], generation_prompt=True)
+        full = _chat_ids(tokenizer, example["prompt"] + example["completion"], generation_prompt=False)
+        if len(prompt) <= max_prompt_length and len(full) <= max_length:
+            kept.append(example)
+    return kept
+
+
+def sft_config(p: WarmstartParams, seed: int, output_dir: str | Path) -> SFTConfig:
+    cuda = torch.cuda.is_available()
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=p.epochs,
+        learning_rate=p.learning_rate,
+        per_device_train_batch_size=p.batch_size,
+        max_length=p.max_length,
+        completion_only_loss=True,  # loss on the solver's answer, not on the prompt
+        assistant_only_loss=False,  # SmolLM2's template has no {% generation %} markers
+        packing=False,
+        gradient_checkpointing=False,  # a small model: speed matters more than memory
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        seed=seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        dataloader_pin_memory=cuda,
+    )
+
+
+def lora_config(p: WarmstartParams, target_modules: list[str]) -> LoraConfig:
+    return LoraConfig(
+        r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=0.0, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
+
+
+def build_trainer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: list[dict],
+    params: Params,
+    output_dir: str | Path,
+) -> SFTTrainer:
+    return SFTTrainer(
+        model=model,
+        args=sft_config(params.warmstart, params.train.seed, output_dir),
+        train_dataset=Dataset.from_list(examples),
+        processing_class=tokenizer,
+        peft_config=lora_config(params.warmstart, params.train.lora_target_modules),
+    )
+
+
+@torch.no_grad()
+def format_check(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict]) -> dict:
+    """Greedy completions for held-out rows: share with the strict format, and the judge's mean score."""
+    if not rows:
+        return {"eval_rows": 0, "format_rate": None, "mean_score": None, "valid": 0}
+    model.eval()
+    tokenizer.padding_side = "left"  # decoder-only batched generation
+    texts = [tokenizer.apply_chat_template(chat_messages(r["prompt"]), tokenize=False, add_generation_prompt=True)
+             for r in rows]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    output = model.generate(
+        **batch, max_new_tokens=EVAL_MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
+    )
+    completions = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    formatted = sum(reward > 0 for reward in format_reward(completions))
+    verdicts = [judge(c, row_instance(r), r["optimal_score"]) for c, r in zip(completions, rows)]
+    return {
+        "eval_rows": len(rows),
+        "format_rate": formatted / len(rows),
+        "mean_score": sum(v.score for v in verdicts) / len(rows),
+        "valid": sum(v.broken_rule is None for v in verdicts),
+        "sample_completion": completions[0],
+    }
+
+
+@dataclass
+class WarmstartResult:
+    metrics: dict
+    log_history: list[dict]
+
+
+def _loss_summary(log_history: list[dict]) -> dict:
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    return {"first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None}
+
+
+def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: Path) -> WarmstartResult:
+    """Train LoRA on the solver's answers, merge it into the base and save the full model in out_dir."""
+    p = params.warmstart
+    tokenizer = load_tokenizer(base_dir)
+    train_rows, held_out = split_rows(rows)
+    examples = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
+    if not examples:
+        raise ValueError(
+            f"no pool row fits train.max_prompt_length={params.train.max_prompt_length} and "
+            f"warmstart.max_length={p.max_length} (of {len(train_rows)} training rows)"
+        )
+    set_seed(params.train.seed)  # LoRA's A matrices are drawn when the trainer wraps the model
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="warmstart-") as output_dir:
+        trainer = build_trainer(load_model(base_dir), tokenizer, examples, params, output_dir)
+        train_output = trainer.train()
+        log_history = list(trainer.state.log_history)
+        merged = trainer.model.merge_and_unload()
+    runtime = time.monotonic() - started
+    merged.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
+    check_started = time.monotonic()
+    check = format_check(merged, tokenizer, held_out)
+    check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
+    metrics = {
+        "enabled": True,
+        "examples": len(examples),
+        "dropped_too_long": len(train_rows) - len(examples),
+        "epochs": p.epochs,
+        "steps": train_output.global_step,
+        "runtime_s": round(runtime, 1),
+        **_loss_summary(log_history),
+        **{k: v for k, v in check.items() if k != "sample_completion"},
+    }
+    tqdm.write(f"sample held-out completion:\n{check.get('sample_completion', '')}")
+    return WarmstartResult(metrics, log_history)

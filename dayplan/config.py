@@ -166,7 +166,7 @@ class Params(Strict):
     warmstart: WarmstartParams
     train: TrainParams
     evaluate: EvaluateParams
-    base: BaseModelSpec
+    base: BaseModelSpec | None = None  # from the recipe
 
 
 FOREACH_KEYS = ("models", "checkpoints", "baselines")
@@ -216,7 +216,9 @@ def load_params(path: str | Path = "params.yaml", recipes_dir: str | Path | None
     recipes_dir = Path(recipes_dir) if recipes_dir else path.parent / "recipes"
     recipe_path = recipes_dir / model / "grpo.yaml"
     if not recipe_path.exists():
-        known = sorted(p.name for p in recipes_dir.iterdir() if (p / "grpo.yaml").exists()) if recipes_dir.exists() else []
+        known = (
+            sorted(p.name for p in recipes_dir.iterdir() if (p / "grpo.yaml").exists()) if recipes_dir.exists() else []
+        )
         raise ParamsError(f"{path}: model: expected one of {known}, got {model!r}")
     recipe = _read_yaml(recipe_path)
     unknown = set(recipe) - {"base", "overrides"}
@@ -229,6 +231,11 @@ def load_params(path: str | Path = "params.yaml", recipes_dir: str | Path | None
     for key in FOREACH_KEYS:
         if key in (overrides.get("evaluate") or {}):
             raise ParamsError(f"{recipe_path}: overrides.evaluate.{key}: set it in params.yaml (dvc.yaml reads it)")
+    # params.yaml alone must be valid too, else a recipe would hide a bad value there
+    try:
+        Params.model_validate(raw)
+    except ValidationError as error:
+        raise _first_error(error, str(path)) from None
     merged = deep_merge(raw, overrides)
     merged["base"] = recipe.get("base")
     try:

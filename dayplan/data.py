@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 from dayplan.names import CATEGORIES
 from dayplan.task import Event, Instance, count_overlapping_pairs, format_time, parse_time, solve

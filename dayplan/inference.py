@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm import tqdm
 
@@ -76,16 +76,24 @@ def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], s
         yield from tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
 
-def generate_vllm(model_dir: str, conversations: Sequence[list[dict]], settings: dict, max_model_len: int,
-                  adapter: str | None = None):
+def generate_vllm(
+    model_dir: str, conversations: Sequence[list[dict]], settings: dict, max_model_len: int, adapter: str | None = None
+):
     """All completions in one vLLM call (it batches internally); an adapter is served with LoRARequest."""
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 
-    llm = LLM(model=model_dir, max_model_len=max_model_len, seed=settings["seed"], enable_lora=adapter is not None,
-              max_lora_rank=64)
+    llm = LLM(
+        model=model_dir,
+        max_model_len=max_model_len,
+        seed=settings["seed"],
+        enable_lora=adapter is not None,
+        max_lora_rank=64,
+    )
     sampling = SamplingParams(
-        temperature=settings["temperature"], top_p=settings["top_p"], max_tokens=settings["max_new_tokens"],
+        temperature=settings["temperature"],
+        top_p=settings["top_p"],
+        max_tokens=settings["max_new_tokens"],
         seed=settings["seed"],
     )
     lora = LoRARequest("adapter", 1, adapter) if adapter else None
@@ -104,8 +112,15 @@ def _partial_rows(partial: Path, settings: dict) -> list[dict]:
     return []
 
 
-def complete_all(model_dir: str, conversations: Sequence[list[dict]], settings: dict, batch_size: int,
-                 max_model_len: int, partial: Path, name: str) -> list[dict]:
+def complete_all(
+    model_dir: str,
+    conversations: Sequence[list[dict]],
+    settings: dict,
+    batch_size: int,
+    max_model_len: int,
+    partial: Path,
+    name: str,
+) -> list[dict]:
     done = _partial_rows(partial, settings)
     if done:
         print(f"{name}: resuming after {len(done)} completions found in {partial}")

@@ -120,8 +120,10 @@ def render_markdown(results: dict[str, dict], log: list[dict], context: dict, ha
         parts.append("")
         parts.append(f"> {context['subset_note']}")
     parts += ["", "## Comparison", "", comparison_table(results), ""]
-    parts.append("Score: 100 x weighted duration / optimum for a valid schedule, 0 when any rule is broken "
-                 "(rules checked in the order of the columns). Touching events do not overlap.")
+    parts.append(
+        "Score: 100 x weighted duration / optimum for a valid schedule, 0 when any rule is broken "
+        "(rules checked in the order of the columns). Touching events do not overlap."
+    )
     if has_rewards_plot:
         first, last = log[0], log[-1]
         parts += ["", "## Training curves", "", "![rewards](figures/rewards.png)", ""]
@@ -145,7 +147,11 @@ def markdown_to_html(markdown_text: str) -> str:
     import markdown
 
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}" \
-            "td,th{border:1px solid #ccc;padding:4px 8px}pre{background:#f6f6f6;padding:8px;overflow:auto}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>Report</title><style>{style}</style>" \
-           f"</head><body>{body}</body></html>\n"
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px}pre{background:#f6f6f6;padding:8px;overflow:auto}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Report</title><style>{style}</style>"
+        f"</head><body>{body}</body></html>\n"
+    )

@@ -6,7 +6,7 @@ them with `reward_weights`. All the rules come from dayplan.task; these only tur
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from dayplan.task import (
     Instance,
@@ -53,9 +53,7 @@ def schedule_points(text: str, instance: Instance, optimum: int, touching_overla
     if len(events) < 2 or not known_and_unique(events, instance):
         return 0.0
     # At most 8 known, distinct events remain here, so the quadratic check is cheap.
-    alone = [
-        e for e in events if not any(overlaps(e, other, touching_overlaps) for other in events if other is not e)
-    ]
+    alone = [e for e in events if not any(overlaps(e, other, touching_overlaps) for other in events if other is not e)]
     return SCORE_POINTS * instance.value(alone) / optimum
 
 

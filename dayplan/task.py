@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 # --- The problem ---------------------------------------------------------------------------------
 
@@ -78,7 +78,7 @@ class Instance:
     priorities: frozenset[str]
 
     @classmethod
-    def from_row(cls, events: Iterable[Sequence[str]], priority_events: Iterable[str]) -> "Instance":
+    def from_row(cls, events: Iterable[Sequence[str]], priority_events: Iterable[str]) -> Instance:
         return cls(tuple(Event(str(n), str(s), str(e)) for n, s, e in events), frozenset(priority_events))
 
     def weight(self, event: Event) -> int:
@@ -301,8 +301,7 @@ def aggregate(verdicts: Sequence[Verdict]) -> dict[str, float | int]:
 
 def schedule_xml(events: Sequence[Event]) -> str:
     body = "".join(
-        f"<event>\n<name>{e.name}</name>\n<start>{e.start}</start>\n<end>{e.end}</end>\n</event>\n"
-        for e in events
+        f"<event>\n<name>{e.name}</name>\n<start>{e.start}</start>\n<end>{e.end}</end>\n</event>\n" for e in events
     )
     return f"<schedule>\n{body}</schedule>"
 

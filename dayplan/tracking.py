@@ -10,8 +10,8 @@ import contextlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "dayplan")
 RUN_FILE = Path("models/grpo/mlflow_run.json")

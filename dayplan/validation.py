@@ -104,7 +104,9 @@ def expectation_suite(name: str, n_rows: int | None, min_events: int, max_events
         suite.add_expectation(e.ExpectTableRowCountToBeBetween(min_value=1))
     else:
         suite.add_expectation(e.ExpectTableRowCountToEqual(value=n_rows))
-    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="n_events", min_value=min_events, max_value=max_events))
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeBetween(column="n_events", min_value=min_events, max_value=max_events)
+    )
     for column in ("times_valid", "starts_before_ends", "names_unique", "priorities_known", "optimal_score_correct"):
         suite.add_expectation(e.ExpectColumnValuesToBeInSet(column=column, value_set=[True]))
     suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="overlapping_pairs", min_value=1))
@@ -126,7 +128,6 @@ def run_validation(
     """
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
-
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,

@@ -36,7 +36,12 @@ def main() -> None:
     conversations = [chat_messages(row["prompt"]) for row in rows]
     partial = OUT_DIR / f".{args.name}.partial.jsonl"
     completions = complete_all(
-        args.model, conversations, settings, params.evaluate.batch_size, params.evaluate.max_model_len, partial,
+        args.model,
+        conversations,
+        settings,
+        params.evaluate.batch_size,
+        params.evaluate.max_model_len,
+        partial,
         args.name,
     )
     write_jsonl(out, completions)

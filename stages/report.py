@@ -33,8 +33,10 @@ def log_to_mlflow(results: dict[str, dict]) -> None:
         for name, result in results.items():
             numbers = {k: v for k, v in result["metrics"].items() if isinstance(v, (int, float))}
             mlflow.log_metrics({f"eval.{name}.{key}": float(value) for key, value in numbers.items()})
-            mlflow.log_table(data={k: [s[k] for s in result["scores"]] for k in ("id", "score", "broken_rule")},
-                             artifact_file=f"eval/{name}_scores.json")
+            mlflow.log_table(
+                data={k: [s[k] for s in result["scores"]] for k in ("id", "score", "broken_rule")},
+                artifact_file=f"eval/{name}_scores.json",
+            )
         mlflow.log_artifact(str(REPORTS / "report.md"), "report")
         mlflow.log_artifact(str(REPORTS / "report.html"), "report")
         mlflow.log_artifacts(str(REPORTS / "figures"), "report/figures")

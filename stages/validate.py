@@ -34,7 +34,8 @@ def main() -> None:
         summary, failures = validate_rows(splits, expected, p.min_events, p.max_events, docs_dir)
     write_json(OUT_DIR / "summary.json", summary)
     for split, info in summary["splits"].items():
-        print(f"{split}: {info['rows']} rows, {info['evaluated'] - info['failed']}/{info['evaluated']} expectations met")
+        met = info["evaluated"] - info["failed"]
+        print(f"{split}: {info['rows']} rows, {met}/{info['evaluated']} expectations met")
     print(f"Data Docs: {OUT_DIR / 'data_docs' / 'index.html'}")
     if failures:
         sys.exit("error: data validation failed:\n" + "\n".join(f.line() for f in failures))

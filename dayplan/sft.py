@@ -59,20 +59,22 @@ def split_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def fitting_examples(
     rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_prompt_length: int, max_length: int
-) -> list[dict]:
-    """Examples whose prompt fits GRPO's prompt budget and whose whole sequence fits max_length.
+) -> tuple[list[dict], list[int]]:
+    """Examples whose prompt fits GRPO's prompt budget and whose whole sequence fits max_length, and
+    their completion lengths in tokens.
 
     Truncating instead would cut off the answer's end (</schedule> and the end-of-turn token), the
     very part the model must learn.
     """
-    kept = []
+    kept, completion_lengths = [], []
     for row in rows:
         example = sft_example(row)
         prompt = _chat_ids(tokenizer, example["prompt"], generation_prompt=True)
         full = _chat_ids(tokenizer, example["prompt"] + example["completion"], generation_prompt=False)
         if len(prompt) <= max_prompt_length and len(full) <= max_length:
             kept.append(example)
-    return kept
+            completion_lengths.append(len(full) - len(prompt))
+    return kept, completion_lengths
 
 
 def sft_config(p: WarmstartParams, seed: int, output_dir: str | Path) -> SFTConfig:
@@ -126,8 +128,10 @@ def format_check(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, row
         return {"eval_rows": 0, "format_rate": None, "mean_score": None, "valid": 0}
     model.eval()
     tokenizer.padding_side = "left"  # decoder-only batched generation
-    texts = [tokenizer.apply_chat_template(chat_messages(r["prompt"]), tokenize=False, add_generation_prompt=True)
-             for r in rows]
+    texts = [
+        tokenizer.apply_chat_template(chat_messages(r["prompt"]), tokenize=False, add_generation_prompt=True)
+        for r in rows
+    ]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     output = model.generate(
         **batch, max_new_tokens=EVAL_MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
@@ -160,7 +164,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     p = params.warmstart
     tokenizer = load_tokenizer(base_dir)
     train_rows, held_out = split_rows(rows)
-    examples = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
+    examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
     if not examples:
         raise ValueError(
             f"no pool row fits train.max_prompt_length={params.train.max_prompt_length} and "
@@ -185,6 +189,10 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         "dropped_too_long": len(train_rows) - len(examples),
         "epochs": p.epochs,
         "steps": train_output.global_step,
+        # answers longer than the generation budget (GRPO, evaluation) get cut off there
+        "completion_tokens_mean": round(sum(completion_lengths) / len(completion_lengths), 1),
+        "completion_tokens_max": max(completion_lengths),
+        "completions_over_eval_budget": sum(n > EVAL_MAX_NEW_TOKENS for n in completion_lengths),
         "runtime_s": round(runtime, 1),
         **_loss_summary(log_history),
         **{k: v for k, v in check.items() if k != "sample_completion"},

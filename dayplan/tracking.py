@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "dayplan")
 RUN_FILE = Path("models/grpo/mlflow_run.json")
@@ -21,8 +22,22 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
 
 
+class _Untracked:
+    """Stands in for mlflow where it is not installed (a bare GPU box): every logging call does nothing."""
+
+    def active_run(self):
+        return SimpleNamespace(info=SimpleNamespace(run_id="untracked"))
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 def _mlflow():
-    import mlflow
+    try:
+        import mlflow
+    except ImportError:
+        print("notice: mlflow is not installed, this run is not tracked")
+        return None
 
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(EXPERIMENT)
@@ -53,6 +68,9 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
 def pipeline_run(run_id: str | None = None, run_name: str | None = None) -> Iterator[object]:
     """Open (or, given run_id, re-open) the pipeline's run; yields the mlflow module."""
     mlflow = _mlflow()
+    if mlflow is None:
+        yield _Untracked()
+        return
     with mlflow.start_run(run_id=run_id, run_name=run_name, tags=None if run_id else run_tags()):
         yield mlflow
 
@@ -69,7 +87,7 @@ def recorded_run_id() -> str | None:
 def joined_run() -> Iterator[object | None]:
     """For stages after training: the pipeline's run if one is recorded, else no tracking (None)."""
     run_id = recorded_run_id()
-    if run_id is None:
+    if run_id in (None, "untracked"):
         yield None
         return
     with pipeline_run(run_id) as mlflow:

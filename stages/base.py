@@ -18,6 +18,8 @@ OUT = Path("models/base")
 
 def main() -> None:
     params = load_params_or_exit()
+    if params.base is None:
+        sys.exit(f"error: recipes/{params.model}/grpo.yaml: base: missing (expected source hub, pypi-gguf or tiny)")
     start = time.monotonic()
     print(f"base: source {params.base.source} (recipe {params.model}) -> {OUT}")
     try:

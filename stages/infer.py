@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from dayplan.config import load_params_or_exit
 from dayplan.dataset import read_rows
-from dayplan.inference import complete_all, generation_settings, pick_backend
+from dayplan.inference import complete_all, count_tokens, generation_settings, pick_backend
 from dayplan.io import write_jsonl
 from dayplan.task import chat_messages
 
@@ -35,6 +36,7 @@ def main() -> None:
     settings = generation_settings(params.evaluate, backend)
     conversations = [chat_messages(row["prompt"]) for row in rows]
     partial = OUT_DIR / f".{args.name}.partial.jsonl"
+    started = time.perf_counter()
     completions = complete_all(
         args.model,
         conversations,
@@ -44,6 +46,9 @@ def main() -> None:
         partial,
         args.name,
     )
+    seconds = time.perf_counter() - started
+    tokens = count_tokens(args.model, [c["completion"] for c in completions])
+    print(f"{args.name}: {tokens} new tokens in {seconds:.1f} s ({tokens / seconds:.0f} tokens/s, model load included)")
     write_jsonl(out, completions)
     partial.unlink(missing_ok=True)
 

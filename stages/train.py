@@ -8,6 +8,7 @@ rerun with the same params, start model and data; anything else changed starts a
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from dayplan import grpo
@@ -32,12 +33,13 @@ def main() -> None:
     except grpo.TrainSetupError as error:
         sys.exit(f"error: params.yaml: {error}")
 
-    start_model = grpo.resolve_start_model(WARMSTART_DIR)
+    try:
+        start_model = grpo.resolve_start_model(WARMSTART_DIR)
+    except grpo.ModelError as error:
+        sys.exit(f"error: {error}")
     if not (start_model / "config.json").exists():
         sys.exit(f"error: {start_model}: no model found (run `dvc repro warmstart` first)")
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(start_model)
+    tokenizer = grpo.load_tokenizer(start_model)
     try:
         rows = read_rows(TRAIN_DATA)
     except (FileNotFoundError, ValueError) as error:
@@ -62,7 +64,10 @@ def main() -> None:
             grpo.log_warmstart(mlflow, WARMSTART_DIR)
         logger = grpo.MlflowLogger(mlflow, OUTPUT_DIR, params.train.log_samples_every)
         trainer = grpo.build_trainer(params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, [logger])
+        started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume or None)
+        seconds, done = time.perf_counter() - started, trainer.state.global_step
+        print(f"train: {done} steps in {seconds:.1f} s ({seconds / max(done, 1):.2f} s/step this run)")
 
         epochs = grpo.write_epochs(OUTPUT_DIR)
         steps = grpo.write_log_csv(LOG_CSV, trainer.state.log_history)

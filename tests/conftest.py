@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +27,58 @@ def small_instance() -> Instance:
         [["A", "09:00", "10:00"], ["B", "09:30", "11:00"], ["C", "11:00", "12:00"]],
         ["A"],
     )
+
+
+# --- the tiny pipeline, once per session (tests/test_mlflow_ui.py, tests/test_retrain.py) ----------------
+
+
+def tracked_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return [line for line in listed.stdout.splitlines() if (ROOT / line).is_file()]
+
+
+def run_ok(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+def pipeline_env(work: Path) -> dict:
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(work),
+        "HF_HUB_OFFLINE": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+    }
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def copy_repo(work: Path) -> None:
+    """The working tree (tracked + untracked, not ignored) in a fresh one-commit git repository, model: tiny."""
+    for name in tracked_files():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, work / name)
+    params = (work / "params.yaml").read_text()
+    (work / "params.yaml").write_text(params.replace("model: smollm2-135m", "model: tiny", 1))
+    env = pipeline_env(work)
+    run_ok(["git", "init", "-q"], work, env)
+    run_ok(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work, env)
+    run_ok(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], work, env)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> tuple[Path, dict]:
+    """(work_dir, env): a temporary copy of the repository after `dvc repro` on the tiny model.
+
+    Shared: tests that change the copy (new experiments, registry entries) copy it first (shutil.copytree).
+    """
+    work = tmp_path_factory.mktemp("tiny-repo")
+    copy_repo(work)
+    env = pipeline_env(work)
+    run_ok(["dvc", "repro"], work, env)
+    return work, env

@@ -1,0 +1,180 @@
+"""The MLflow UI, in a real headless Chromium, over the tiny pipeline's run and a retrain's promotion.
+
+Needs a Chromium binary (Debian: `apt-get install -y chromium`); Playwright drives it (the Python package
+only: no `playwright install`, the system browser is used).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MODEL = "dayplan-scheduler"
+pytestmark = pytest.mark.slow
+
+
+def browser_binary() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
+    """Bounded polling of /health (each attempt blocks at most 1 s in the connection)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)  # not listening yet: connection refused returns at once
+    raise AssertionError(f"mlflow server at {url} did not answer /health within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def promoted(tiny_pipeline, tmp_path_factory):
+    """A copy of the tiny pipeline's repository after a retrain (same data) that promoted its epoch3 model."""
+    from conftest import pipeline_env
+
+    if browser_binary() is None:
+        pytest.skip("no Chromium binary found (/usr/bin/chromium): apt-get install -y chromium")
+    source, _ = tiny_pipeline
+    work = tmp_path_factory.mktemp("ui") / "repo"
+    shutil.copytree(source, work, symlinks=True)
+    env = pipeline_env(work)
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.retrain", "-S", "retrain.data_seed_strategy=keep", "--name", "ui"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, f"retrain failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    assert f"promoted {MODEL} v1" in result.stdout
+    return work
+
+
+@pytest.fixture(scope="module")
+def server(promoted):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    log = open(promoted.parent / "mlflow-server.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{promoted / 'mlflow.db'}"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=promoted,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_binary(), args=BROWSER_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1600, "height": 1200})
+        context.set_default_timeout(30_000)
+        yield context.new_page()
+        browser.close()
+
+
+def _ids(work: Path) -> tuple[str, str]:
+    run_id = json.loads((work / "models" / "grpo" / "mlflow_run.json").read_text())["run_id"]
+    with sqlite3.connect(work / "mlflow.db") as db:
+        (experiment_id,) = db.execute("select experiment_id from runs where run_uuid = ?", (run_id,)).fetchone()
+    return str(experiment_id), run_id
+
+
+def _metric_keys(work: Path, run_id: str) -> set[str]:
+    with sqlite3.connect(work / "mlflow.db") as db:
+        return {key for (key,) in db.execute("select distinct key from metrics where run_uuid = ?", (run_id,))}
+
+
+def _screenshot(page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+
+
+def test_experiment_and_run_are_listed(page, server, promoted, tmp_path):
+    experiment_id, run_id = _ids(promoted)
+    page.goto(f"{server}/#/experiments/{experiment_id}/runs")  # (the bare experiment page is GenAI's overview)
+    page.get_by_text("dayplan", exact=True).first.wait_for()
+    run_name = page.get_by_text("grpo-tiny").first
+    run_name.wait_for()
+    _screenshot(page, tmp_path, "experiment.png")
+    assert run_name.is_visible()
+
+
+def test_run_shows_reward_and_eval_metrics(page, server, promoted, tmp_path):
+    experiment_id, run_id = _ids(promoted)
+    keys = _metric_keys(promoted, run_id)
+    reward = next(k for k in sorted(keys) if k.startswith("rewards/") and k.endswith("/mean"))
+    wanted = [reward, "eval.epoch2.mean_score", "eval.epoch3.mean_score"]
+    assert set(wanted) <= keys
+    page.goto(f"{server}/#/experiments/{experiment_id}/runs/{run_id}")
+    page.get_by_text(run_id).first.wait_for()
+    for name in wanted:
+        # the run page's metrics table has a filter box: type each name so that a long table cannot hide it
+        search = page.get_by_placeholder("Search metrics")
+        if search.count():
+            search.first.fill(name)
+        page.get_by_text(name, exact=True).first.wait_for()
+    _screenshot(page, tmp_path, "run.png")
+
+
+def test_registered_model_has_champion_alias(page, server, promoted, tmp_path):
+    page.goto(f"{server}/#/models/{MODEL}")
+    page.get_by_text(MODEL).first.wait_for()
+    page.get_by_text("Version 1").first.wait_for()
+    champion = page.get_by_text("@ champion").or_(page.get_by_text("champion", exact=True)).first
+    champion.wait_for()
+    assert champion.is_visible()
+    _screenshot(page, tmp_path, "model.png")
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    page.screenshot(path=str(reports / "mlflow_ui.png"), full_page=True)
+    assert (reports / "mlflow_ui.png").stat().st_size > 10_000

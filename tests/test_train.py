@@ -1,0 +1,204 @@
+"""The GRPO train stage on the tiny model: outputs, MLflow run, kill + resume, bad configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import TrainerCallback
+
+from dayplan import grpo
+from dayplan.config import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _workdir(root: Path, **train_overrides) -> Path:
+    """params.yaml (model: tiny, 8 completion tokens so a step takes about a second) + recipes under root."""
+    shutil.copytree(REPO / "recipes", root / "recipes")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["model"] = "tiny"
+    recipe = yaml.safe_load((root / "recipes/tiny/grpo.yaml").read_text())
+    recipe["overrides"]["train"].update({"max_seq_length": params["train"]["max_prompt_length"] + 8, **train_overrides})
+    (root / "recipes/tiny/grpo.yaml").write_text(yaml.safe_dump(recipe))
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    root = _workdir(tmp_path / "work", beta=0.0)  # no reference model: one forward less a step
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_EXP_NAME", "test-exp")
+    monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
+    return root
+
+
+def _data_and_model(root: Path) -> None:
+    from dayplan.modeling import build_tiny
+    from stages import generate
+
+    generate.main()
+    build_tiny(root / "models/warmstart", seed=0)
+    log = [{"step": 1, "loss": 2.5, "epoch": 0.5}, {"step": 2, "loss": 1.5, "epoch": 1.0}]
+    (root / "models/warmstart/warmstart_log.json").write_text(json.dumps(log))
+
+
+class KillAfterEpoch2(TrainerCallback):
+    """Stands in for a killed process: stops right after epoch 2's checkpoint is on disk."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.epoch >= 2:
+            raise KeyboardInterrupt
+
+
+def _mlflow_run(root: Path):
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((root / "models/grpo/mlflow_run.json").read_text())["run_id"]
+    client = MlflowClient()
+    return client, client.get_run(run_id)
+
+
+@pytest.mark.slow
+def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
+    from stages import train
+
+    _data_and_model(workdir)
+    build = grpo.build_trainer
+
+    def build_killed(*args):
+        *head, callbacks = args
+        return build(*head, [*callbacks, KillAfterEpoch2()])
+
+    monkeypatch.setattr(grpo, "build_trainer", build_killed)
+    with pytest.raises(KeyboardInterrupt):
+        train.main()
+    out = workdir / "models/grpo"
+    assert [p.name for p in grpo.checkpoints(out)] == ["checkpoint-1", "checkpoint-2"]
+    assert not (out / "epochs.json").exists()
+    first_run = json.loads((out / "mlflow_run.json").read_text())["run_id"]
+
+    monkeypatch.setattr(grpo, "build_trainer", build)
+    train.main()
+    printed = capsys.readouterr().out
+    assert "resuming from models/grpo/checkpoint-2" in printed
+    assert "1 dropped" in printed or "0 dropped" in printed
+
+    # epochs.json maps each epoch to its checkpoint; the resumed run went on from step 2 to 3
+    epochs = json.loads((out / "epochs.json").read_text())
+    assert sorted(epochs) == ["1", "2", "3"]
+    state = json.loads((out / epochs["3"] / "trainer_state.json").read_text())
+    assert state["epoch"] == pytest.approx(3.0) and state["global_step"] == 3
+    # checkpoints hold the adapter only
+    for folder in epochs.values():
+        names = {p.name for p in (out / folder).iterdir()}
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= names
+        assert not any(n.startswith("model") and n.endswith(".safetensors") for n in names)
+
+    with open(workdir / "reports/train/log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert set(grpo.LOG_COLUMNS) == set(rows[0])
+    assert all(r["reward"] != "" and r["rewards_format_mean"] != "" for r in rows)
+
+    client, run = _mlflow_run(workdir)
+    assert run.info.run_id == first_run  # the resumed run joined the killed run's MLflow run
+    assert run.data.params["train.num_generations"] == "2"
+    assert run.data.params["model"] == "tiny"
+    assert run.data.tags["dvc.experiment"] == "test-exp"
+    assert {m.step for m in client.get_metric_history(run.info.run_id, "reward")} == {1, 2, 3}
+    assert "rewards/format_reward/mean" in run.data.metrics
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "warmstart/loss")] == [2.5, 1.5]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert artifacts == {"checkpoints/epoch1", "checkpoints/epoch2", "checkpoints/epoch3"}
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "completions")}
+    assert "completions/step_00003.json" in tables
+
+
+def test_fingerprint_change_starts_afresh(tmp_path):
+    out = tmp_path / "grpo"
+    assert grpo.prepare_output(out, "a") is False  # nothing to resume
+    (out / "checkpoint-4").mkdir()
+    (out / "checkpoint-4/trainer_state.json").write_text('{"epoch": 1.0}')
+    assert grpo.prepare_output(out, "a") is True
+    assert grpo.prepare_output(out, "b") is False
+    assert not (out / "checkpoint-4").exists()
+    assert json.loads((out / "fingerprint.json").read_text()) == {"fingerprint": "b"}
+
+
+def test_fingerprint_tracks_params_model_and_data(tmp_path):
+    model, data = tmp_path / "model", tmp_path / "train.parquet"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data.write_bytes(b"rows")
+    params = load_params(REPO / "params.yaml")
+    digest = grpo.fingerprint(params, model, data)
+    assert grpo.fingerprint(params, model, data) == digest
+    changed = params.model_copy(update={"train": params.train.model_copy(update={"learning_rate": 1.0})})
+    assert grpo.fingerprint(changed, model, data) != digest
+    (model / "model.safetensors").write_bytes(b"weights")
+    assert grpo.fingerprint(params, model, data) != digest
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"load_in_4bit": True},
+            "error: params.yaml: train.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found",
+        ),
+        ({"bf16": True}, "error: params.yaml: train.bf16: expected a CUDA GPU for bf16 training"),
+    ],
+)
+def test_gpu_settings_on_cpu_fail_in_one_line(tmp_path, monkeypatch, overrides, message):
+    import torch
+
+    from stages import train
+
+    monkeypatch.chdir(_workdir(tmp_path, **overrides))
+    monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main()
+    assert str(exit_info.value).startswith(message)
+    assert "\n" not in str(exit_info.value)
+
+
+def test_missing_bitsandbytes_names_the_extra(monkeypatch):
+    import builtins
+
+    params = load_params(REPO / "params.yaml")
+    real_import = builtins.__import__
+
+    def no_bnb(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bnb)
+    train = params.train.model_copy(update={"load_in_4bit": True, "bf16": True})
+    with pytest.raises(grpo.TrainSetupError, match=r"pip install '\.\[gpu\]'"):
+        grpo.check_setup(train, cuda=True)
+
+
+def test_log_rows_maps_trl_metrics_and_blanks_the_missing():
+    history = [
+        {"step": 1, "epoch": 0.5, "reward": 10.0, "reward_std": 1.0, "loss": 0.1, "learning_rate": 1e-5,
+         "completions/mean_length": 12.0, "frac_reward_zero_std": 0.5, "rewards/format_reward/mean": 10.0,
+         "rewards/format_reward/std": 0.0},
+        {"step": 1, "train_runtime": 3.0},
+    ]  # fmt: skip
+    (row,) = grpo.log_rows(history)
+    assert row["completion_length"] == 12.0 and row["rewards_format_mean"] == 10.0
+    assert row["kl"] == "" and row["rewards_score_mean"] == ""
+
+
+def test_metric_names_are_sanitised_and_non_numbers_dropped():
+    metrics = grpo.numeric_metrics({"rewards/score(x)/mean": 1, "flag": True, "nan": float("nan"), "s": "x"}, "w/")
+    assert metrics == {"w/rewards/score_x_/mean": 1.0}

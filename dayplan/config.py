@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -43,14 +44,6 @@ class DataParams(Strict):
     max_overlap_ratio: float = Field(gt=0)
     priority_share_min: float = Field(ge=0, le=1)
     priority_share_max: float = Field(ge=0, le=1)
-
-    @field_validator("latest_start", mode="before")
-    @classmethod
-    def _sexagesimal(cls, value):
-        # `dvc exp run -S` rewrites params.yaml unquoted (21:59), which YAML 1.1 (PyYAML) reads as 1319 minutes
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-            return f"{value // 60:02d}:{value % 60:02d}"
-        return value
 
     @field_validator("latest_start")
     @classmethod
@@ -199,9 +192,32 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML with YAML 1.2's numbers: `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`21:59` unquoted,
+    `2e-05`), which YAML 1.1 reads as 1319 (base 60) and as a string."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml.load(path.read_text(), Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError as error:
         raise ParamsError(f"{path}: file not found") from error
     except yaml.YAMLError as error:

@@ -130,9 +130,10 @@ def complete_all(
     else:
         stream = tqdm(generate_transformers(model_dir, todo, settings, batch_size), total=len(todo), desc=name)
     partial.parent.mkdir(parents=True, exist_ok=True)
+    first_id = len(done)
     with open(partial, "a" if done else "w") as handle:
         for offset, text in enumerate(stream):
-            row = {"id": len(done) + offset, "completion": text, "model": name, **settings}
+            row = {"id": first_id + offset, "completion": text, "model": name, **settings}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             handle.flush()
             done.append(row)

@@ -36,4 +36,8 @@ print(d['registered_model'], 'v' + d['challenger']['version'], d['exp_name'])")
   git -c user.name="${GIT_AUTHOR_NAME:-dayplan-retrain}" -c user.email="${GIT_AUTHOR_EMAIL:-dayplan-retrain@localhost}" \
     commit -m "retrain: promote $summary"
   if [ "${RETRAIN_GIT_PUSH:-1}" = "1" ]; then git push; fi
+else
+  # the rejected experiment stays in `dvc exp show`; the work tree goes back to the committed champion's state
+  git checkout HEAD -- params.yaml $(git ls-files dvc.lock)
+  dvc checkout || true
 fi

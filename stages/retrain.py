@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from dayplan import registry
-from dayplan.config import load_params_or_exit
+from dayplan.config import Yaml12Loader, load_params_or_exit
 from dayplan.io import write_json
 from dayplan.tracking import recorded_run_id
 
@@ -69,7 +69,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
         if not sep or not key:
             sys.exit(f"error: -S {item}: expected key=value")
         if ":" not in key:  # `file.yaml:key` overrides are passed to DVC untouched
-            parsed[key] = yaml.safe_load(value)
+            parsed[key] = yaml.load(value, Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
         # else: another params file, nothing this script reads
     return parsed
 

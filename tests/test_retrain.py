@@ -221,12 +221,12 @@ def _versions(work: Path, name: str) -> dict[str, dict[str, str]]:
 def test_two_retrains_first_promotes_second_is_rejected(tiny_pipeline, tmp_path):
     work, env = _copy(tiny_pipeline, tmp_path)
     model = "retrain-test-a"
-    first = _retrain(work, env, "-S", f"retrain.registered_model={model}", "--name", "first")
+    # same data as the fixture's run (data refresh: see the fast tests), so that only what changes reruns
+    common = ("-S", f"retrain.registered_model={model}", "-S", "retrain.data_seed_strategy=keep")
+    first = _retrain(work, env, *common, "--name", "first")
     assert f"promoted {model} v1" in first.stdout
     # one new token per answer: nothing parses, so the challenger cannot beat the champion + margin
-    second = _retrain(
-        work, env, "-S", f"retrain.registered_model={model}", "-S", "evaluate.max_new_tokens=1", "--name", "second"
-    )
+    second = _retrain(work, env, *common, "-S", "evaluate.max_new_tokens=1", "--name", "second")
     assert f"rejected {model} v2" in second.stdout and "champion is v1" in second.stdout
     latest = json.loads((work / "reports" / "retrain" / "latest.json").read_text())
     assert latest["decision"] == "rejected" and latest["exp_name"] == "second"
@@ -246,7 +246,8 @@ def test_two_retrains_first_promotes_second_is_rejected(tiny_pipeline, tmp_path)
 def test_killed_retrain_leaves_the_champion_and_rerun_completes(tiny_pipeline, tmp_path):
     work, env = _copy(tiny_pipeline, tmp_path)
     model = "retrain-test-kill"
-    args = ("-S", f"retrain.registered_model={model}", "-S", "train.learning_rate=2e-5")
+    args = ("-S", f"retrain.registered_model={model}", "-S", "retrain.data_seed_strategy=keep")
+    args += ("-S", "train.learning_rate=2e-5")  # retrains from the warm-started model (a YAML 1.2 float)
     grpo_dir = work / "models" / "grpo"
     old_fingerprint = (grpo_dir / "fingerprint.json").read_text()
     process = subprocess.Popen(

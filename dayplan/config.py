@@ -31,6 +31,7 @@ class DataParams(Strict):
     source: Literal["generate", "hub"]
     hub_dataset: str
     seed: int
+    test_seed: int
     n_train: int = Field(ge=1)
     n_test: int = Field(ge=1)
     n_pool: int = Field(ge=0)

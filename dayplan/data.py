@@ -56,12 +56,18 @@ def instance_row(instance: Instance) -> dict:
 
 
 def generate_splits(p, sizes: dict[str, int]) -> Iterator[tuple[str, dict]]:
-    """(split, row) pairs, seeded by p.seed; no prompt appears twice, within or across splits."""
-    rng = random.Random(p.seed)
+    """(split, row) pairs; no prompt appears twice, within or across splits.
+
+    The test split has its own seed (p.test_seed) and is drawn first, so that a retrain with a new
+    p.seed gets fresh train and pool rows but is scored on the same test set as the champion.
+    """
+    streams = {"test": random.Random(p.test_seed)}
+    shared = random.Random(p.seed)
     seen: set[str] = set()
-    for split, size in sizes.items():
+    for split in sorted(sizes, key=lambda name: name != "test"):
+        rng = streams.get(split, shared)
         produced = 0
-        while produced < size:
+        while produced < sizes[split]:
             row = instance_row(draw_instance(rng, p))
             if row["prompt"] in seen:
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def generate_vllm(
     model_dir: str, conversations: Sequence[list[dict]], settings: dict, max_model_len: int, adapter: str | None = None
 ):
     """All completions in one vLLM call (it batches internally); an adapter is served with LoRARequest."""
+    # the parent already touched CUDA (backend check), so vLLM's workers must not be forked from it
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 

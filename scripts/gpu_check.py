@@ -22,7 +22,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"qlora": {"load_in_4bit": True}, "bf16": {"load_in_4bit": False}}
+VARIANTS = {
+    "qlora": {"load_in_4bit": True},
+    "bf16": {"load_in_4bit": False},
+    "bf16-vllm": {"load_in_4bit": False, "use_vllm": True},  # TRL generates with colocated vLLM
+}
 
 
 class GpuMemoryPeak(threading.Thread):
@@ -44,8 +48,9 @@ class GpuMemoryPeak(threading.Thread):
             time.sleep(0.2)  # polling interval of a measurement, not a wait for a result
 
 
-def write_params(variant: str) -> Path:
+def write_params(variant: str, backend: str) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["evaluate"]["backend"] = backend
     params["model"] = "smollm2-135m-gpu"
     params["train"].update(VARIANTS[variant])
     params["evaluate"]["checkpoints"] = [2]
@@ -63,7 +68,7 @@ def stage(name: str, args: list[str], params: Path, log_dir: Path) -> dict:
     seconds = time.perf_counter() - started
     monitor.running = False
     monitor.join()
-    (log_dir / f"{name}.log").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    (log_dir / f"{name.replace(' ', '_')}.log").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
     print(f"  {name:22s} {seconds:7.1f} s  peak GPU {monitor.peak_mib:6d} MiB  rc={result.returncode}", flush=True)
     if result.returncode:
         print(result.stderr[-3000:])
@@ -85,12 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", default=os.environ.get("OUT", "reports/gpu_check"))
+    parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
     parser.add_argument("--skip-setup", action="store_true", help="models/base, data and warm-start exist")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
-    shared = write_params(args.variants[0])
+    shared = write_params(args.variants[0], args.backend)
     if not args.skip_setup:
         print("setup (shared by the variants):")
         for name, cmd in [
@@ -104,7 +110,7 @@ def main() -> None:
         ]:
             results[f"setup/{name}"] = stage(name, cmd, shared, out)
     for variant in args.variants:
-        params = write_params(variant)
+        params = write_params(variant, args.backend)
         print(f"{variant}:")
         for name, cmd in [
             ("train", ["stages.train"]),
@@ -115,7 +121,7 @@ def main() -> None:
             results[f"{variant}/{name}"] = stage(f"{variant}-{name}", cmd, params, out)
         subprocess.run(["rm", "-rf", "models/grpo"], cwd=ROOT)  # the next variant starts afresh
     table = summarise(results)
-    (out / "gpu_check.json").write_text(json.dumps(table, indent=2))
+    (out / f"gpu_check-{'-'.join(args.variants)}.json").write_text(json.dumps(table, indent=2))
     print_table(table)
 
 

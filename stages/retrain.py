@@ -92,7 +92,7 @@ def make_plan(args, params, mlflow_client) -> dict:
     pending = json.loads(PENDING_FILE.read_text()) if PENDING_FILE.exists() else None
     if pending and pending["user_overrides"] == args.set_param and args.name in (None, pending["exp_name"]):
         print(f"retrain: resuming the interrupted experiment {pending['exp_name']} (started {pending['started']})")
-        return pending
+        return pending | {"resumed": True}
     seed = next_seed(params, parse_overrides(args.set_param), mlflow_client)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     plan = {
@@ -112,18 +112,43 @@ def exp_exists(name: str) -> bool:
     return any(ref.rsplit("/", 1)[-1] == name for ref in refs)
 
 
-def dvc_exp_run(name: str, overrides: list[str]) -> None:
+def _dvc(*args: str) -> None:
     dvc = Path(sys.executable).with_name("dvc")
-    command = [str(dvc) if dvc.exists() else "dvc", "exp", "run", "--name", name]
-    for item in overrides:
-        command += ["-S", item]
+    command = [str(dvc) if dvc.exists() else "dvc", *args]
     print("retrain: " + " ".join(command[1:]), flush=True)
     code = subprocess.run(command, check=False).returncode
     if code:
         sys.exit(
-            f"error: `dvc exp run` failed (exit {code}); the champion is unchanged. "
+            f"error: `dvc {' '.join(args[:2])}` failed (exit {code}); the champion is unchanged. "
             "Rerun `python -m stages.retrain` with the same options to resume."
         )
+
+
+def dvc_exp_run(name: str, overrides: list[str]) -> None:
+    _dvc("exp", "run", "--name", name, *[arg for item in overrides for arg in ("-S", item)])
+
+
+def dvc_repro_and_save(name: str) -> None:
+    """Finish an interrupted experiment: `dvc exp run` would first check out the baseline's outputs, the
+    persisted models/grpo included, and so lose the checkpoints that `dvc repro` resumes from."""
+    _dvc("repro")
+    _dvc("exp", "save", "--force", "--name", name)
+
+
+def overrides_applied(overrides: list[str]) -> bool:
+    """Whether the interrupted `dvc exp run` had already written every -S value into params.yaml."""
+    if any(":" in item.partition("=")[0] for item in overrides):
+        return False  # another params file: not checked, run the experiment again
+    raw = yaml.load(Path("params.yaml").read_text(), Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
+    for key, value in parse_overrides(overrides).items():
+        node = raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        if node != value:
+            return False
+    return True
 
 
 def read_metrics(path: Path) -> dict:
@@ -231,7 +256,10 @@ def main() -> None:
         name = plan["exp_name"]
         if exp_exists(name):  # finished before an interruption of the gate: run (a no-op) under a new name
             name = plan["exp_name"] = f"{name}-{datetime.now(UTC).strftime('%H%M%S')}"
-        dvc_exp_run(name, plan["overrides"])
+        if plan.get("resumed") and overrides_applied(plan["overrides"]):
+            dvc_repro_and_save(name)
+        else:
+            dvc_exp_run(name, plan["overrides"])
         params = checked_params()  # the workspace's params.yaml now holds the -S values
         decision = gate_and_register(params, plan, mlflow_client)
         path = record(decision, mlflow_client)

@@ -88,3 +88,11 @@ def test_stage_is_byte_identical(tmp_path, repo_root):
     )
     assert set(loaded["train"].column_names) == {"events", "priority_events", "optimal_score", "prompt"}
     assert loaded["train"][0]["optimal_score"] > 0
+
+
+def test_a_new_seed_changes_train_but_keeps_the_test_split(params, rows):
+    p = params.data
+    reseeded = list(generate_splits(p.model_copy(update={"seed": p.seed + 1}), {"train": p.n_train, "test": p.n_test}))
+    test_rows = [row for split, row in rows if split == "test"]
+    assert [row for split, row in reseeded if split == "test"] == test_rows
+    assert [row for split, row in reseeded if split == "train"] != [row for split, row in rows if split == "train"]

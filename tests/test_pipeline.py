@@ -3,54 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_ok
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def _tracked_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    return [line for line in listed.stdout.splitlines() if (REPO / line).is_file()]
-
-
-def _run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
-    return result
-
-
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    work = tmp_path_factory.mktemp("repo")
-    for name in _tracked_files():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, work / name)
-    params = (work / "params.yaml").read_text()
-    (work / "params.yaml").write_text(params.replace("model: smollm2-135m", "model: tiny", 1))
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(work),
-        "HF_HUB_OFFLINE": "1",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
-    }
-    env.pop("MLFLOW_RUN_ID", None)
-    _run(["git", "init", "-q"], work, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work, env)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], work, env)
-    first = _run(["dvc", "repro"], work, env)
-    return work, env, first
+def pipeline(tiny_pipeline):
+    """The session's tiny `dvc repro` (tests/conftest.py), with the output of a second `dvc repro`."""
+    work, env = tiny_pipeline
+    return work, env, run_ok(["dvc", "repro"], work, env)
 
 
 def test_repro_writes_metrics_for_every_model(pipeline):
@@ -91,6 +56,5 @@ def test_mlflow_run_has_params_steps_and_evaluation(pipeline):
 
 
 def test_second_repro_is_a_no_op(pipeline):
-    work, env, _ = pipeline
-    again = _run(["dvc", "repro"], work, env)
+    _, _, again = pipeline
     assert "Running stage" not in again.stdout

@@ -94,6 +94,15 @@ def test_next_seed_never_reuses_a_registered_seed(monkeypatch):
     assert retrain.next_seed(params, {"data.seed": 1}, None) is None
 
 
+def test_overrides_applied_compares_params_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("data:\n  seed: 7\n  latest_start: 21:59\ntrain:\n  learning_rate: 2e-05\n")
+    assert retrain.overrides_applied(["data.seed=7", "train.learning_rate=2e-5", "data.latest_start=21:59"])
+    assert not retrain.overrides_applied(["data.seed=8"])
+    assert not retrain.overrides_applied(["train.missing=1"])
+    assert not retrain.overrides_applied(["other.yaml:x=1"])
+
+
 # --- the whole stage on fake pipeline outputs, with a real (SQLite) registry ---------------------------
 
 
@@ -266,7 +275,7 @@ def test_killed_retrain_leaves_the_champion_and_rerun_completes(tiny_pipeline, t
             if (
                 fingerprint.exists()
                 and fingerprint.read_text() != old_fingerprint
-                and list(grpo_dir.glob("checkpoint-*"))
+                and list(grpo_dir.glob("checkpoint-*/trainer_state.json"))  # complete, as grpo.checkpoints()
             ):
                 break
             time.sleep(0.05)
@@ -280,8 +289,10 @@ def test_killed_retrain_leaves_the_champion_and_rerun_completes(tiny_pipeline, t
     assert not (work / "reports" / "retrain" / "latest.json").exists()
 
     rerun = _retrain(work, env, *args)
-    assert "resuming the interrupted experiment" in rerun.stdout
+    assert "resuming the interrupted experiment" in rerun.stdout and "retrain: exp save" in rerun.stdout
     if not trained:
         assert "train: resuming from" in rerun.stdout + rerun.stderr
     assert f"promoted {model} v1" in rerun.stdout
     assert set(_versions(work, model)) == {"1"}
+    exps = subprocess.run(["dvc", "exp", "list", "--name-only"], cwd=work, env=env, capture_output=True, text=True)
+    assert json.loads((work / "reports" / "retrain" / "latest.json").read_text())["exp_name"] in exps.stdout.split()

@@ -82,6 +82,7 @@ class WarmstartParams(Strict):
     max_length: int = Field(ge=64)
     lora_r: int = Field(ge=1)
     lora_alpha: int = Field(ge=1)
+    check_rows: int = Field(ge=0)
 
 
 class TrainParams(Strict):

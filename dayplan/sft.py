@@ -51,9 +51,9 @@ def _chat_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict], generati
     return list(encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded)
 
 
-def split_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+def split_rows(rows: list[dict], check_rows: int = EVAL_ROWS) -> tuple[list[dict], list[dict]]:
     """(train, held out): the last few pool rows stay out of training for the format check."""
-    held_out = min(EVAL_ROWS, len(rows) // 4)
+    held_out = min(check_rows, len(rows) // 4)
     return rows[: len(rows) - held_out], rows[len(rows) - held_out :]
 
 
@@ -163,7 +163,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     """Train LoRA on the solver's answers, merge it into the base and save the full model in out_dir."""
     p = params.warmstart
     tokenizer = load_tokenizer(base_dir)
-    train_rows, held_out = split_rows(rows)
+    train_rows, held_out = split_rows(rows, p.check_rows)
     examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
     if not examples:
         raise ValueError(
@@ -181,6 +181,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
     check_started = time.monotonic()
+    # with warmstart.check_rows 0 nothing is held out and the check costs nothing (infer@warmstart evaluates it)
     check = format_check(merged, tokenizer, held_out)
     check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
     metrics = {

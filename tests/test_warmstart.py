@@ -15,6 +15,7 @@ import pytest
 from dayplan.config import load_params
 from dayplan.data import draw_instance, instance_row, row_instance
 from dayplan.dataset import write_split
+from dayplan.modeling import build_tiny
 from dayplan.task import chat_messages, solver_completion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,32 +29,8 @@ def pool_rows(n: int, seed: int = 7) -> list[dict]:
 
 
 def make_tiny(path: Path) -> Path:
-    """A random 2-layer model with SmolLM2's vocabulary and the committed tokenizer."""
-    try:
-        from dayplan.modeling import build_tiny  # the base stage's own, when present
-    except ImportError:
-        build_tiny = None
-    if build_tiny is not None:
-        build_tiny(path, seed=0)
-        return path
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
-    )
-    LlamaForCausalLM(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(TOKENIZER).save_pretrained(path)
+    """A random 2-layer model with SmolLM2's vocabulary and the committed tokenizer (the base stage's own)."""
+    build_tiny(path, seed=0)
     return path
 
 

@@ -11,4 +11,4 @@ test:
 	.venv/bin/python -m pytest
 
 repro:
-	.venv/bin/dvc repro
+	. .venv/bin/activate && dvc repro

@@ -10,6 +10,7 @@ Peak memory is the largest resident set of the stage's processes (ru_maxrss of t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,8 @@ def measure(stage: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    # dvc and the stages' `python` must come from this environment, activated or not
+    os.environ["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"
     stages = sys.argv[1:] or stage_names()
     rows = []
     for stage in stages:

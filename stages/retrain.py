@@ -116,7 +116,9 @@ def _dvc(*args: str) -> None:
     dvc = Path(sys.executable).with_name("dvc")
     command = [str(dvc) if dvc.exists() else "dvc", *args]
     print("retrain: " + " ".join(command[1:]), flush=True)
-    code = subprocess.run(command, check=False).returncode
+    # the stages' `python` must be this environment's, activated or not
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    code = subprocess.run(command, check=False, env=env).returncode
     if code:
         sys.exit(
             f"error: `dvc {' '.join(args[:2])}` failed (exit {code}); the champion is unchanged. "

@@ -9,7 +9,6 @@ gate can compare without re-scoring; alias history is kept as `champion_from` / 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,14 +67,6 @@ def metric_tags(metrics: dict) -> dict[str, str]:
 def tag_metrics(tags: dict[str, str]) -> dict:
     prefix = len(METRIC_PREFIX)
     return {key[prefix:]: json.loads(value) for key, value in tags.items() if key.startswith(METRIC_PREFIX)}
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def client():

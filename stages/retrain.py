@@ -30,6 +30,7 @@ import yaml
 from dayplan import registry
 from dayplan.config import Yaml12Loader, load_params_or_exit
 from dayplan.io import write_json
+from dayplan.modeling import sha256_file
 from dayplan.tracking import recorded_run_id
 
 STATE_DIR = Path(".dvc/tmp")  # git-ignored by DVC
@@ -177,7 +178,7 @@ def gate_and_register(params, plan: dict, mlflow_client) -> dict:
     champion = registry.champion_version(mlflow_client, r.registered_model)
     champion_metrics = registry.tag_metrics(champion.tags) if champion else None
     decision = registry.decide(metrics, champion_metrics, r.margin, r.rule_tolerance)
-    test_set = registry.file_sha256(TEST_DATA)
+    test_set = sha256_file(TEST_DATA)
     champion_test_set = champion.tags.get("test_set_sha256") if champion else None
     tags = {
         **registry.metric_tags(metrics),

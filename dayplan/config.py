@@ -76,6 +76,7 @@ class RewardParams(Strict):
 
 class WarmstartParams(Strict):
     enabled: bool
+    method: Literal["lora", "full"] = "lora"
     epochs: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     batch_size: int = Field(ge=1)

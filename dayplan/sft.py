@@ -1,4 +1,4 @@
-"""Supervised warm-start: LoRA fine-tuning on solver-written answers, merged into the base model.
+"""Supervised warm-start: fine-tuning on solver-written answers (LoRA merged into the base, or full).
 
 A 135M model never writes the <schedule> format unaided, so every GRPO completion scores the same
 and the group advantage is zero. Distilling the exact solver's answers first gives GRPO something
@@ -117,7 +117,10 @@ def build_trainer(
         args=sft_config(params.warmstart, params.train.seed, output_dir),
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
-        peft_config=lora_config(params.warmstart, params.train.lora_target_modules),
+        # full fine-tuning learns the format from far fewer examples on a small model (see README)
+        peft_config=lora_config(params.warmstart, params.train.lora_target_modules)
+        if params.warmstart.method == "lora"
+        else None,
     )
 
 
@@ -160,7 +163,7 @@ def _loss_summary(log_history: list[dict]) -> dict:
 
 
 def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: Path) -> WarmstartResult:
-    """Train LoRA on the solver's answers, merge it into the base and save the full model in out_dir."""
+    """Fine-tune on the solver's answers (LoRA merged into the base, or all weights); save in out_dir."""
     p = params.warmstart
     tokenizer = load_tokenizer(base_dir)
     train_rows, held_out = split_rows(rows, p.check_rows)
@@ -176,7 +179,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         trainer = build_trainer(load_model(base_dir), tokenizer, examples, params, output_dir)
         train_output = trainer.train()
         log_history = list(trainer.state.log_history)
-        merged = trainer.model.merge_and_unload()
+        merged = trainer.model.merge_and_unload() if p.method == "lora" else trainer.model
     runtime = time.monotonic() - started
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
@@ -186,6 +189,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
     metrics = {
         "enabled": True,
+        "method": p.method,
         "examples": len(examples),
         "dropped_too_long": len(train_rows) - len(examples),
         "epochs": p.epochs,

@@ -307,12 +307,22 @@ def schedule_xml(events: Sequence[Event]) -> str:
 
 
 def solver_completion(instance: Instance) -> str:
-    """A short, correct reasoning trace and the optimal schedule, in the exact output format."""
+    """A short, correct reasoning trace and the optimal schedule, in the exact output format.
+
+    The trace first walks the events in start order, each with the earlier events it overlaps, so that
+    a small model finds a conflict by comparing a start with the end times on the lines just above
+    (with only the list of conflicts, SmolLM2-135M warm-started on 3,000 answers still put overlapping
+    events in 62 of 100 test schedules). Then each conflict and which side the optimum keeps.
+    """
     value, schedule = solve(instance)
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
-    conflicts = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if overlaps(a, b)]
     chosen = set(schedule)
-    lines = []
+    lines = ["By start time:"]
+    for i, event in enumerate(ordered):
+        earlier = [other.name for other in ordered[:i] if overlaps(other, event)]
+        clash = f", overlaps {', '.join(earlier)}" if earlier else ""
+        lines.append(f"{event.name} {event.start}-{event.end}{clash}")
+    conflicts = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if overlaps(a, b)]
     for a, b in conflicts:
         wa, wb = instance.weight(a) * a.duration, instance.weight(b) * b.duration
         kept = [e.name for e in (a, b) if e in chosen]

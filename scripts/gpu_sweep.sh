@@ -87,7 +87,7 @@ case "${1:-}" in
     make_repo
     dvc repro generate
     check_validated_data
-    dvc repro score@base score@warmstart  # shared by every experiment of the sweep
+    dvc repro ${SETUP_TARGETS:-score@base score@warmstart}  # shared by every experiment of the sweep
     echo "setup: $((SECONDS - started)) s"
     ;;
   exp)

@@ -174,6 +174,8 @@ def test_solver_completion(small_instance):
     completion = solver_completion(small_instance)
     assert completion.startswith("<think>") and completion.endswith("</schedule>")
     assert "Total weighted duration: 180." in completion
+    assert "B 09:30-11:00, overlaps A\nC 11:00-12:00\n" in completion  # touching is not overlapping
+    assert "A (120) overlaps B (90): keep A." in completion
     verdict = judge(completion, small_instance)
     assert verdict.score == 100.0 and verdict.broken_rule is None and verdict.value == 180
     assert format_reward([completion]) == [10.0]

@@ -121,6 +121,12 @@ class TrainParams(Strict):
     lora_alpha: int = Field(ge=1)
     lora_dropout: float = Field(ge=0, lt=1)
     lora_target_modules: list[str]
+    # Several GPUs: stages/train.py reruns itself under `accelerate launch` when num_processes > 1
+    num_processes: int = Field(default=1, ge=1)
+    accelerate_config: str | None = Field(default=None, min_length=1)
+    # TRL's vLLM server mode (vllm_mode: server): where `trl vllm-serve` listens
+    vllm_server_host: str = Field(default="127.0.0.1", min_length=1)
+    vllm_server_port: int = Field(default=8000, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _batch(self):
@@ -134,6 +140,11 @@ class TrainParams(Strict):
             raise ValueError("max_seq_length must exceed max_prompt_length (completions get the difference)")
         if self.load_in_4bit and self.use_vllm:
             raise ValueError("load_in_4bit with use_vllm is broken in TRL 1.16 (trl#4973): use bf16 LoRA with vLLM")
+        if self.num_processes > 1 and self.accelerate_config is None:
+            raise ValueError(
+                f"num_processes {self.num_processes} needs accelerate_config (an accelerate config file, "
+                "e.g. recipes/accelerate/zero2.yaml)"
+            )
         return self
 
     @property
@@ -153,6 +164,7 @@ class EvaluateParams(Strict):
     batch_size: int = Field(ge=1)
     seed: int
     max_model_len: int = Field(ge=64)
+    tensor_parallel_size: int = Field(default=1, ge=1)  # GPUs that vLLM splits one model across
 
 
 class RetrainParams(Strict):

@@ -106,7 +106,9 @@ def _hash_file(digest, path: Path) -> None:
 def fingerprint(params: Params, start_model: Path, train_data: Path) -> str:
     """Hash of what shapes training: the model/train/reward params, the start model's files, the data."""
     digest = hashlib.sha256()
-    shaping = {"model": params.model, "train": params.train.model_dump(), "reward": params.reward.model_dump()}
+    # where the vLLM server listens does not shape training: a run may resume against a server moved elsewhere
+    train = params.train.model_dump(exclude={"vllm_server_host", "vllm_server_port"})
+    shaping = {"model": params.model, "train": train, "reward": params.reward.model_dump()}
     digest.update(json.dumps(shaping, sort_keys=True).encode())
     # The whole folder, weights included: a retrained warm-start keeps its config.json but not its weights.
     for path in sorted(p for p in Path(start_model).rglob("*") if p.is_file()):
@@ -121,14 +123,20 @@ def checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
-def prepare_output(output_dir: Path, digest: str) -> bool:
-    """True to resume (same fingerprint and a checkpoint); otherwise wipe output_dir and start fresh."""
+def can_resume(output_dir: Path, digest: str) -> bool:
+    """Same fingerprint and a checkpoint to resume from; reads only (the other training processes ask this)."""
     output_dir = Path(output_dir)
     try:
         recorded = json.loads((output_dir / FINGERPRINT_FILE).read_text())["fingerprint"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         recorded = None
-    if recorded == digest and checkpoints(output_dir):
+    return recorded == digest and bool(checkpoints(output_dir))
+
+
+def prepare_output(output_dir: Path, digest: str) -> bool:
+    """True to resume (same fingerprint and a checkpoint); otherwise wipe output_dir and start fresh."""
+    output_dir = Path(output_dir)
+    if can_resume(output_dir, digest):
         return True
     shutil.rmtree(output_dir, ignore_errors=True)
     output_dir.mkdir(parents=True)
@@ -172,6 +180,8 @@ def grpo_config(params: Params, output_dir: Path, cuda: bool):
         use_vllm=t.use_vllm,
         vllm_mode=t.vllm_mode,
         vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
+        vllm_server_host=t.vllm_server_host,
+        vllm_server_port=t.vllm_server_port,
         bf16=t.bf16 and cuda,
         use_cpu=not cuda,
         model_init_kwargs={"dtype": "bfloat16" if t.bf16 and cuda else "float32"},

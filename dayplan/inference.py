@@ -77,8 +77,20 @@ def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], s
         yield from tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
 
+def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dict:
+    """vLLM's LLM(...) arguments from the evaluate params (kept apart so that tests need no vLLM)."""
+    return {
+        "model": model_dir,
+        "max_model_len": evaluate.max_model_len,
+        "tensor_parallel_size": evaluate.tensor_parallel_size,
+        "seed": evaluate.seed,
+        "enable_lora": adapter is not None,
+        "max_lora_rank": 64,
+    }
+
+
 def generate_vllm(
-    model_dir: str, conversations: Sequence[list[dict]], settings: dict, max_model_len: int, adapter: str | None = None
+    model_dir: str, conversations: Sequence[list[dict]], settings: dict, evaluate, adapter: str | None = None
 ):
     """All completions in one vLLM call (it batches internally); an adapter is served with LoRARequest."""
     # the parent already touched CUDA (backend check), so vLLM's workers must not be forked from it
@@ -86,13 +98,7 @@ def generate_vllm(
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 
-    llm = LLM(
-        model=model_dir,
-        max_model_len=max_model_len,
-        seed=settings["seed"],
-        enable_lora=adapter is not None,
-        max_lora_rank=64,
-    )
+    llm = LLM(**vllm_llm_kwargs(model_dir, evaluate, adapter))
     sampling = SamplingParams(
         temperature=settings["temperature"],
         top_p=settings["top_p"],
@@ -119,19 +125,19 @@ def complete_all(
     model_dir: str,
     conversations: Sequence[list[dict]],
     settings: dict,
-    batch_size: int,
-    max_model_len: int,
+    evaluate,
     partial: Path,
     name: str,
 ) -> list[dict]:
+    """Completions in order, resuming from `partial`; `evaluate` (params) sizes batches and the vLLM engine."""
     done = _partial_rows(partial, settings)
     if done:
         print(f"{name}: resuming after {len(done)} completions found in {partial}")
     todo = conversations[len(done) :]
     if settings["backend"] == "vllm":
-        stream = generate_vllm(model_dir, todo, settings, max_model_len)
+        stream = generate_vllm(model_dir, todo, settings, evaluate)
     else:
-        stream = tqdm(generate_transformers(model_dir, todo, settings, batch_size), total=len(todo), desc=name)
+        stream = tqdm(generate_transformers(model_dir, todo, settings, evaluate.batch_size), total=len(todo), desc=name)
     partial.parent.mkdir(parents=True, exist_ok=True)
     first_id = len(done)
     with open(partial, "a" if done else "w") as handle:

@@ -25,7 +25,6 @@ from dayplan.rewards import format_reward
 from dayplan.task import chat_messages, judge, solver_completion
 
 EVAL_ROWS = 8  # held-out pool rows for the quick format check (kept short on the CPU)
-EVAL_MAX_NEW_TOKENS = 256
 
 
 def sft_example(row: dict) -> dict:
@@ -125,7 +124,9 @@ def build_trainer(
 
 
 @torch.no_grad()
-def format_check(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict]) -> dict:
+def format_check(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict], max_new_tokens: int
+) -> dict:
     """Greedy completions for held-out rows: share with the strict format, and the judge's mean score."""
     if not rows:
         return {"eval_rows": 0, "format_rate": None, "mean_score": None, "valid": 0}
@@ -137,7 +138,7 @@ def format_check(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, row
     ]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     output = model.generate(
-        **batch, max_new_tokens=EVAL_MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
     )
     completions = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     formatted = sum(reward > 0 for reward in format_reward(completions))
@@ -181,11 +182,12 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         log_history = list(trainer.state.log_history)
         merged = trainer.model.merge_and_unload() if p.method == "lora" else trainer.model
     runtime = time.monotonic() - started
+    completion_budget = params.train.max_seq_length - params.train.max_prompt_length
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
     check_started = time.monotonic()
     # with warmstart.check_rows 0 nothing is held out and the check costs nothing (infer@warmstart evaluates it)
-    check = format_check(merged, tokenizer, held_out)
+    check = format_check(merged, tokenizer, held_out, params.evaluate.max_new_tokens)
     check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
     metrics = {
         "enabled": True,
@@ -194,10 +196,11 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         "dropped_too_long": len(train_rows) - len(examples),
         "epochs": p.epochs,
         "steps": train_output.global_step,
-        # answers longer than the generation budget (GRPO, evaluation) get cut off there
         "completion_tokens_mean": round(sum(completion_lengths) / len(completion_lengths), 1),
         "completion_tokens_max": max(completion_lengths),
-        "completions_over_eval_budget": sum(n > EVAL_MAX_NEW_TOKENS for n in completion_lengths),
+        # answers longer than a generation budget get cut off there (evaluation, GRPO)
+        "completions_over_eval_budget": sum(n > params.evaluate.max_new_tokens for n in completion_lengths),
+        "completions_over_train_budget": sum(n > completion_budget for n in completion_lengths),
         "runtime_s": round(runtime, 1),
         **_loss_summary(log_history),
         **{k: v for k, v in check.items() if k != "sample_completion"},

@@ -65,9 +65,12 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def pipeline_run(run_id: str | None = None, run_name: str | None = None) -> Iterator[object]:
-    """Open (or, given run_id, re-open) the pipeline's run; yields the mlflow module."""
-    mlflow = _mlflow()
+def pipeline_run(run_id: str | None = None, run_name: str | None = None, tracked: bool = True) -> Iterator[object]:
+    """Open (or, given run_id, re-open) the pipeline's run; yields the mlflow module.
+
+    tracked=False (a training process other than the main one) yields a stand-in that logs nothing.
+    """
+    mlflow = _mlflow() if tracked else None
     if mlflow is None:
         yield _Untracked()
         return

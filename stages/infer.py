@@ -37,15 +37,7 @@ def main() -> None:
     conversations = [chat_messages(row["prompt"]) for row in rows]
     partial = OUT_DIR / f".{args.name}.partial.jsonl"
     started = time.perf_counter()
-    completions = complete_all(
-        args.model,
-        conversations,
-        settings,
-        params.evaluate.batch_size,
-        params.evaluate.max_model_len,
-        partial,
-        args.name,
-    )
+    completions = complete_all(args.model, conversations, settings, params.evaluate, partial, args.name)
     seconds = time.perf_counter() - started
     tokens = count_tokens(args.model, [c["completion"] for c in completions])
     print(f"{args.name}: {tokens} new tokens in {seconds:.1f} s ({tokens / seconds:.0f} tokens/s, model load included)")

@@ -1,0 +1,69 @@
+"""Several training processes: the `accelerate launch` command that reruns the train stage in them.
+
+The DVC stage stays `python -m stages.train`; with train.num_processes > 1 that process only starts
+`accelerate launch`, which runs the stage again once per GPU. Those runs see the launcher's variables
+below and train instead of launching again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dayplan.config import TrainParams
+
+TRAIN_MODULE = "stages.train"
+# Set in every process that accelerate launch starts: torchrun's ranks (multi-GPU, DeepSpeed, FSDP), and
+# ACCELERATE_MIXED_PRECISION, which its one-process launcher sets as well.
+LAUNCHER_VARIABLES = ("LOCAL_RANK", "WORLD_SIZE", "ACCELERATE_MIXED_PRECISION")
+
+
+class LaunchError(ValueError):
+    """A launch that cannot work: the message is one line naming the key."""
+
+
+def under_launcher(environ: Mapping[str, str]) -> bool:
+    return any(name in environ for name in LAUNCHER_VARIABLES)
+
+
+def accelerate_command(
+    python_executable: str, config_file: str, num_processes: int, bf16: bool, module: str, *options: str
+) -> list[str]:
+    """`accelerate launch` (this interpreter's, found without PATH) running `python -m <module>` in each process."""
+    return [
+        python_executable,
+        "-m",
+        "accelerate.commands.accelerate_cli",
+        "launch",
+        "--config_file",
+        config_file,
+        "--num_processes",
+        str(num_processes),
+        # train.bf16 decides, not the config file's mixed_precision
+        "--mixed_precision",
+        "bf16" if bf16 else "no",
+        *options,
+        "-m",
+        module,
+    ]
+
+
+def launch_command(
+    train: TrainParams, python_executable: str, environ: Mapping[str, str], module: str = TRAIN_MODULE
+) -> list[str] | None:
+    """The launcher for train.num_processes processes, or None to train in this process (one, or launched)."""
+    if train.num_processes == 1 or under_launcher(environ):
+        return None
+    config = str(train.accelerate_config)  # set whenever num_processes > 1 (TrainParams checks)
+    if not Path(config).is_file():
+        raise LaunchError(f"train.accelerate_config: {config}: file not found (see recipes/accelerate/)")
+    return accelerate_command(python_executable, config, train.num_processes, train.bf16, module)
+
+
+def check_gpus(train: TrainParams, gpus: int) -> None:
+    """One training process a GPU: fail in one line before the launcher fails in many."""
+    if gpus < train.num_processes:
+        raise LaunchError(
+            f"train.num_processes: {train.num_processes} training processes need as many CUDA GPUs, "
+            f"{gpus} visible (CUDA_VISIBLE_DEVICES)"
+        )

@@ -1,0 +1,251 @@
+"""Several GPUs: the accelerate launch command, its params, the accelerate configs, vLLM tensor parallelism.
+
+No test here has several GPUs: one runs the launcher for real, with one process on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
+
+from dayplan import launch
+from dayplan.config import Params, ParamsError, load_params
+from dayplan.inference import generate_vllm, vllm_llm_kwargs
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE_CONFIGS = sorted((ROOT / "recipes/accelerate").glob("*.yaml"))
+ZERO2 = "recipes/accelerate/zero2.yaml"
+
+
+def write_params(folder: Path, model: str = "tiny", **sections: dict) -> Path:
+    """The real params.yaml with some keys changed, e.g. train={"num_processes": 2}."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["model"] = model
+    for section, values in sections.items():
+        raw[section].update(values)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def params_with(folder: Path, model: str = "tiny", **sections: dict) -> Params:
+    return load_params(write_params(folder, model, **sections), recipes_dir=ROOT / "recipes")
+
+
+@pytest.fixture
+def at_repo_root(monkeypatch):
+    """Config paths are relative to the repository root, as in a DVC stage; no launcher variables around."""
+    monkeypatch.chdir(ROOT)
+    for name in launch.LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def test_one_process_needs_no_launcher():
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.num_processes == 1 and params.train.accelerate_config is None
+    assert launch.launch_command(params.train, sys.executable, {}) is None
+
+
+def test_two_processes_with_zero2_launch_accelerate(tmp_path, at_repo_root):
+    # the reference configuration: params.yaml as written (bf16), no recipe overrides
+    train = params_with(tmp_path, "qwen2.5-coder-7b", train={"num_processes": 2, "accelerate_config": ZERO2}).train
+    command = launch.launch_command(train, "/env/bin/python", {})
+    assert command[:4] == ["/env/bin/python", "-m", "accelerate.commands.accelerate_cli", "launch"]
+    options = " ".join(command[4:])
+    assert f"--config_file {ZERO2}" in options and "--num_processes 2" in options
+    assert "--mixed_precision bf16" in options  # from train.bf16, whatever the config file says
+    assert command[-2:] == ["-m", "stages.train"]
+
+
+@pytest.mark.parametrize("variable", launch.LAUNCHER_VARIABLES)
+def test_a_launched_process_trains_instead_of_launching_again(variable, tmp_path, at_repo_root):
+    train = params_with(tmp_path, train={"num_processes": 2, "accelerate_config": ZERO2}).train
+    assert launch.launch_command(train, sys.executable, {variable: "0"}) is None
+
+
+def test_several_processes_without_a_config_is_a_one_line_params_error(tmp_path):
+    with pytest.raises(ParamsError) as caught:
+        params_with(tmp_path, train={"num_processes": 2})
+    message = str(caught.value)
+    assert "\n" not in message and "train" in message and "accelerate_config" in message
+
+
+def test_a_missing_config_file_is_a_launch_error(tmp_path, at_repo_root):
+    train = params_with(tmp_path, train={"num_processes": 2, "accelerate_config": "recipes/accelerate/nope.yaml"}).train
+    with pytest.raises(
+        launch.LaunchError, match="train.accelerate_config: recipes/accelerate/nope.yaml: file not found"
+    ):
+        launch.launch_command(train, sys.executable, {})
+
+
+@pytest.mark.parametrize("values", [{"num_processes": 0}, {"vllm_server_port": 70000}, {"vllm_server_host": ""}])
+def test_bad_scale_out_values_name_the_key(values, tmp_path):
+    with pytest.raises(ParamsError, match=f"train.{next(iter(values))}"):
+        params_with(tmp_path, train=values)
+
+
+def test_fewer_gpus_than_processes_fails_in_one_line(tmp_path):
+    train = params_with(tmp_path, train={"num_processes": 2, "accelerate_config": ZERO2}).train
+    launch.check_gpus(train, 2)  # enough: no error
+    with pytest.raises(launch.LaunchError, match="2 training processes need as many CUDA GPUs, 0 visible"):
+        launch.check_gpus(train, 0)
+
+
+# --- the train stage -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_process_stage(tmp_path, monkeypatch, at_repo_root):
+    """stages.train with num_processes 2 (zero2), os.execv captured instead of run; returns (module, execs)."""
+    (tmp_path / "recipes").symlink_to(ROOT / "recipes")
+    params_file = write_params(tmp_path, train={"num_processes": 2, "accelerate_config": ZERO2})
+    monkeypatch.setenv("DAYPLAN_PARAMS", str(params_file))
+    from stages import train as train_stage
+
+    execs: list[list[str]] = []
+
+    def fake_execv(path, argv):
+        execs.append(argv)
+        raise SystemExit(0)  # os.execv never returns
+
+    monkeypatch.setattr(train_stage.os, "execv", fake_execv)
+    return train_stage, execs
+
+
+def test_train_stage_becomes_accelerate_launch(two_process_stage, monkeypatch, capsys):
+    train_stage, execs = two_process_stage
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    with pytest.raises(SystemExit):
+        train_stage.main()
+    assert len(execs) == 1 and execs[0][0] == sys.executable and execs[0][-2:] == ["-m", "stages.train"]
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [f"train: launcher: accelerate, 2 processes: {' '.join(execs[0])}"]
+
+
+def test_train_stage_without_gpus_exits_in_one_line(two_process_stage, monkeypatch):
+    train_stage, execs = two_process_stage
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    with pytest.raises(SystemExit) as caught:
+        train_stage.main()
+    assert str(caught.value).startswith("error: params.yaml: train.num_processes: 2 training processes need")
+    assert execs == []
+
+
+def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(tmp_path):
+    from dayplan import grpo
+
+    model, data = tmp_path / "model", tmp_path / "train.parquet"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data.write_bytes(b"rows")
+    params = load_params(ROOT / "params.yaml")
+
+    def digest(**train_values) -> str:
+        return grpo.fingerprint(
+            params.model_copy(update={"train": params.train.model_copy(update=train_values)}), model, data
+        )
+
+    assert digest(vllm_server_host="10.0.0.2", vllm_server_port=8001) == digest()
+    assert digest(num_processes=2, accelerate_config=ZERO2) != digest()
+
+
+def test_can_resume_only_reads(tmp_path):
+    from dayplan import grpo
+
+    out = tmp_path / "grpo"
+    assert grpo.can_resume(out, "a") is False and not out.exists()
+    grpo.prepare_output(out, "a")
+    (out / "checkpoint-1").mkdir()
+    (out / "checkpoint-1/trainer_state.json").write_text("{}")
+    assert grpo.can_resume(out, "a") is True
+    assert grpo.can_resume(out, "b") is False and (out / "checkpoint-1").exists()
+
+
+# --- accelerate configs --------------------------------------------------------------------------------
+
+
+def test_the_accelerate_configs_are_kept():
+    assert [path.name for path in ACCELERATE_CONFIGS] == ["fsdp.yaml", "multi_gpu.yaml", "zero2.yaml", "zero3.yaml"]
+
+
+@pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=lambda path: path.name)
+def test_accelerate_config_parses_and_names_a_distributed_type(path):
+    raw = yaml.safe_load(path.read_text())
+    assert raw["distributed_type"] in ("MULTI_GPU", "DEEPSPEED", "FSDP")
+    if path.stem.startswith("zero"):
+        assert raw["deepspeed_config"]["zero_stage"] == int(path.stem[-1])
+    # accelerate's own reader rejects unknown keys
+    assert load_config_from_file(str(path)).distributed_type == raw["distributed_type"]
+
+
+def test_accelerate_launch_runs_the_built_command_on_this_cpu(tmp_path):
+    """The command launch_command builds, with one process and --cpu: the launcher starts the module, which
+    sees a launcher variable (so the train stage would train, not launch again)."""
+    (tmp_path / "launch_probe.py").write_text(
+        "import os\nfrom dayplan.launch import under_launcher\nprint('under launcher:', under_launcher(os.environ))\n"
+    )
+    command = launch.accelerate_command(sys.executable, str(ROOT / ZERO2), 1, False, "launch_probe", "--cpu")
+    env = {**launch_free_environ(), "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "under launcher: True" in result.stdout
+
+
+def launch_free_environ() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in launch.LAUNCHER_VARIABLES}
+
+
+# --- vLLM tensor parallelism (evaluate) ----------------------------------------------------------------
+
+
+def test_tensor_parallel_size_reaches_the_vllm_kwargs(tmp_path):
+    assert load_params(ROOT / "params.yaml").evaluate.tensor_parallel_size == 1
+    evaluate = params_with(tmp_path, evaluate={"tensor_parallel_size": 2}).evaluate
+    kwargs = vllm_llm_kwargs("models/merged/epoch3", evaluate)
+    assert kwargs["tensor_parallel_size"] == 2
+    assert (kwargs["model"], kwargs["max_model_len"], kwargs["seed"]) == ("models/merged/epoch3", 2048, 0)
+
+
+def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch):
+    """A stand-in vllm module records what LLM(...) receives: no vLLM or GPU needed."""
+    engines: list[dict] = []
+
+    class FakeLLM:
+        def __init__(self, **kwargs):
+            engines.append(kwargs)
+
+        def chat(self, conversations, sampling, **kwargs):
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text="done")]) for _ in conversations]
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM, vllm.SamplingParams = FakeLLM, lambda **kwargs: kwargs
+    request = types.ModuleType("vllm.lora.request")
+    request.LoRARequest = lambda *args: args
+    for name, module in {
+        "vllm": vllm,
+        "vllm.lora": types.ModuleType("vllm.lora"),
+        "vllm.lora.request": request,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("VLLM_WORKER_MULTIPROC_METHOD", "spawn")  # generate_vllm sets it; restored afterwards
+
+    evaluate = params_with(tmp_path, evaluate={"tensor_parallel_size": 4}).evaluate
+    settings = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0}
+    texts = list(generate_vllm("models/base", [[{"role": "user", "content": "plan"}]], settings, evaluate))
+    assert texts == ["done"]
+    assert engines == [vllm_llm_kwargs("models/base", evaluate)] and engines[0]["tensor_parallel_size"] == 4
+
+
+def test_tensor_parallel_size_below_one_is_rejected(tmp_path):
+    with pytest.raises(ParamsError, match="evaluate.tensor_parallel_size"):
+        params_with(tmp_path, evaluate={"tensor_parallel_size": 0})

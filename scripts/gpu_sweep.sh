@@ -13,6 +13,11 @@
 # and `setup` checks that the train and test files are byte-identical to those dvc.lock says were
 # validated: the recipe changes only the warm-start pool.
 # MODEL (default smollm2-135m-quality) picks the recipe.
+#
+# The DVC wheels (a git-ignored .dvcw/, 13 MB once the packages the GPU image has are removed):
+#   pip wheel --no-deps antlr4-python3-runtime==4.9.3 -w .dvcw   # the one dependency without a wheel
+#   pip download dvc==3.67.1 --find-links .dvcw -d .dvcw --python-version 3.12 --only-binary=:all: \
+#     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 STAGE="$HOME/vllm_stage"  # shared with scripts/stage_vllm.sh

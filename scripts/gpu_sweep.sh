@@ -3,6 +3,7 @@
 # it (issue #4) and the two-GPU runs (issue #6).
 #
 #   bash scripts/gpu_sweep.sh copy DIR               # a carried folder -> ~/vllm_stage (one call each)
+#   bash scripts/gpu_sweep.sh install                # install the staged wheels into /tmp/site
 #   bash scripts/gpu_sweep.sh setup                  # install wheels, make ~/sweep a DVC repo, warm-start
 #                                                    # (CHECK_GPU=N: start check-start N there too)
 #   bash scripts/gpu_sweep.sh exp VALUE [TARGET...]  # dvc exp run -n overlap-VALUE -S reward.overlap=VALUE
@@ -155,6 +156,9 @@ case "${1:-}" in
     mkdir -p "$STAGE" && cp -f "${2:?usage: $0 copy DIR}"/* "$STAGE"/
     echo "stage: $(ls "$STAGE" | wc -l) files, $(du -sh "$STAGE" | cut -f1)"
     ;;
+  install)  # only the wheels (for the GPU check alone: install, check-start 0, check-wait)
+    install_wheels
+    ;;
   setup)
     started=$SECONDS
     install_wheels
@@ -205,5 +209,5 @@ case "${1:-}" in
       --keep 'Experiment|reward\.overlap|train\.(num_processes|vllm_mode)|evaluate\.tensor_parallel_size|runtime_s|.*metrics/.*:(mean_score|valid_schedules|broken_overlap)' \
       | tee "$RESULTS/exp_show.md"
     ;;
-  *) sed -n 2,22p "$0"; exit 2 ;;
+  *) sed -n 2,25p "$0"; exit 2 ;;
 esac

@@ -182,7 +182,6 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         log_history = list(trainer.state.log_history)
         merged = trainer.model.merge_and_unload() if p.method == "lora" else trainer.model
     runtime = time.monotonic() - started
-    completion_budget = params.train.max_seq_length - params.train.max_prompt_length
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
     check_started = time.monotonic()
@@ -200,7 +199,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         "completion_tokens_max": max(completion_lengths),
         # answers longer than a generation budget get cut off there (evaluation, GRPO)
         "completions_over_eval_budget": sum(n > params.evaluate.max_new_tokens for n in completion_lengths),
-        "completions_over_train_budget": sum(n > completion_budget for n in completion_lengths),
+        "completions_over_train_budget": sum(n > params.train.max_completion_length for n in completion_lengths),
         "runtime_s": round(runtime, 1),
         **_loss_summary(log_history),
         **{k: v for k, v in check.items() if k != "sample_completion"},

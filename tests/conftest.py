@@ -29,6 +29,16 @@ def small_instance() -> Instance:
     )
 
 
+@pytest.fixture
+def fingerprint_inputs(tmp_path) -> tuple[Path, Path]:
+    """A start model folder (config.json only) and a train data file, for grpo.fingerprint."""
+    model, data = tmp_path / "model", tmp_path / "train.parquet"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data.write_bytes(b"rows")
+    return model, data
+
+
 # --- the tiny pipeline, once per session (tests/test_mlflow_ui.py, tests/test_retrain.py) ----------------
 
 

@@ -141,13 +141,10 @@ def test_train_stage_without_gpus_exits_in_one_line(two_process_stage, monkeypat
     assert execs == []
 
 
-def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(tmp_path):
+def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(fingerprint_inputs):
     from dayplan import grpo
 
-    model, data = tmp_path / "model", tmp_path / "train.parquet"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    data.write_bytes(b"rows")
+    model, data = fingerprint_inputs
     params = load_params(ROOT / "params.yaml")
 
     def digest(**train_values) -> str:

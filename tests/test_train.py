@@ -132,11 +132,8 @@ def test_fingerprint_change_starts_afresh(tmp_path):
     assert json.loads((out / "fingerprint.json").read_text()) == {"fingerprint": "b"}
 
 
-def test_fingerprint_tracks_params_model_and_data(tmp_path):
-    model, data = tmp_path / "model", tmp_path / "train.parquet"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    data.write_bytes(b"rows")
+def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
+    model, data = fingerprint_inputs
     params = load_params(REPO / "params.yaml")
     digest = grpo.fingerprint(params, model, data)
     assert grpo.fingerprint(params, model, data) == digest

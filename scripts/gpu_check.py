@@ -5,6 +5,12 @@ once with bf16 LoRA, and prints stage wall times, peak GPU memory, generation to
 and the scores. scripts/gpu_check.sh stages what a bare GPU machine lacks, then calls this.
 
     python scripts/gpu_check.py [--variants qlora bf16] [--out DIR]
+    python scripts/gpu_check.py --memory-7b [24 48 80]   # after a check: README's 7B settings, measured
+
+--memory-7b sizes the qwen2.5-coder-7b configuration without the Hub: a randomly initialised model of
+Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2's tokenizer padded to
+that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights never
+emit the end token, so every completion runs to the limit: the worst case a real model can reach.
 """
 
 from __future__ import annotations
@@ -27,6 +33,19 @@ VARIANTS = {
     "bf16": {"load_in_4bit": False},
     "bf16-vllm": {"load_in_4bit": False, "use_vllm": True},  # TRL generates with colocated vLLM
 }
+
+# README "On a GPU": the train.* settings for the 7B configuration on each card size (GB)
+CARDS = {
+    "24": {"load_in_4bit": True, "max_seq_length": 1536},
+    "48": {"load_in_4bit": True},  # params.yaml as it is
+    "80": {"load_in_4bit": False, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3},
+}
+QWEN25_7B = dict(  # Qwen/Qwen2.5-Coder-7B-Instruct's config.json, the shape only
+    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+    num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, rope_theta=1000000.0,
+    rms_norm_eps=1e-6, tie_word_embeddings=False,
+)  # fmt: skip
+RANDOM_7B = Path("/dev/shm/qwen2.5-7b-shape")  # 15 GB in memory: no disk write on the GPU machine
 
 
 class GpuMemoryPeak(threading.Thread):
@@ -80,6 +99,60 @@ def stage(name: str, args: list[str], params: Path, log_dir: Path) -> dict:
     }
 
 
+def build_random_7b(out: Path, device: str = "cuda") -> None:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from dayplan.modeling import TOKENIZER_ASSET, load_tokenizer, set_generation_config
+
+    tokenizer = load_tokenizer(TOKENIZER_ASSET)
+    # ids the random model samples beyond SmolLM2's 49,152 tokens must decode: pad the vocabulary
+    tokenizer.add_tokens([f"<|unused{i}|>" for i in range(QWEN25_7B["vocab_size"] - len(tokenizer))])
+    config = Qwen2Config(**QWEN25_7B, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, torch_dtype="bfloat16")  # fmt: skip
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device(device):  # random init of 7.6B parameters: seconds on the GPU, minutes on the CPU
+        model = Qwen2ForCausalLM(config)
+    set_generation_config(model, tokenizer)
+    model.save_pretrained(out, max_shard_size="4GB")
+    tokenizer.save_pretrained(out)
+    print(f"random 7B: {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters -> {out}", flush=True)
+
+
+def memory_7b(cards: list[str], out: Path) -> None:
+    """One GRPO step of the train stage per card size on the random 7B; models/warmstart points to it."""
+    started = time.perf_counter()
+    if not (RANDOM_7B / "config.json").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.path[:0] = ['scripts', '.']; import gpu_check; "
+                f"gpu_check.build_random_7b(gpu_check.Path('{RANDOM_7B}'))",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
+    print(f"  build random 7B {time.perf_counter() - started:7.1f} s", flush=True)
+    subprocess.run(["rm", "-rf", "models/warmstart", "models/grpo"], cwd=ROOT, check=True)
+    (ROOT / "models/warmstart").mkdir(parents=True)
+    (ROOT / "models/warmstart/SKIPPED.json").write_text(json.dumps({"base": str(RANDOM_7B)}))
+    results = {}
+    for card in cards:
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["model"] = "qwen2.5-coder-7b"
+        # one optimizer step: one prompt x num_generations completions (rows: some prompts are too long)
+        params["train"].update(CARDS[card], rows=8, num_train_epochs=1, max_steps=1, log_samples_every=1)
+        path = ROOT / f"params.gpu-7b-{card}.yaml"
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        print(f"{card} GB card: train.{' train.'.join(f'{k}={v}' for k, v in CARDS[card].items())}", flush=True)
+        results[f"7b/{card}GB/train"] = stage(f"7b-{card}GB-train", ["stages.train"], path, out)
+        subprocess.run(["rm", "-rf", "models/grpo"], cwd=ROOT)
+    table = summarise(results)
+    (out / f"memory_7b-{'-'.join(cards)}.json").write_text(json.dumps(table, indent=2))
+    print_table(table)
+
+
 def grab(pattern: str, text: str) -> float | None:
     match = re.search(pattern, text)
     return float(match.group(1)) if match else None
@@ -91,9 +164,13 @@ def main() -> None:
     parser.add_argument("--out", default=os.environ.get("OUT", "reports/gpu_check"))
     parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
     parser.add_argument("--skip-setup", action="store_true", help="models/base, data and warm-start exist")
+    parser.add_argument("--memory-7b", nargs="*", choices=list(CARDS), help="card sizes (GB); needs data/")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.memory_7b is not None:
+        memory_7b(args.memory_7b or list(CARDS), out)
+        return
     results = {}
     shared = write_params(args.variants[0], args.backend)
     if not args.skip_setup:

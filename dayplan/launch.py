@@ -39,7 +39,7 @@ def accelerate_command(
         config_file,
         "--num_processes",
         str(num_processes),
-        # train.bf16 decides, not the config file's mixed_precision
+        # train.grpo.bf16 decides, not the config file's mixed_precision
         "--mixed_precision",
         "bf16" if bf16 else "no",
         *options,
@@ -57,7 +57,7 @@ def launch_command(
     config = str(train.accelerate_config)  # set whenever num_processes > 1 (TrainParams checks)
     if not Path(config).is_file():
         raise LaunchError(f"train.accelerate_config: {config}: file not found (see recipes/accelerate/)")
-    return accelerate_command(python_executable, config, train.num_processes, train.bf16, module)
+    return accelerate_command(python_executable, config, train.num_processes, train.grpo.get("bf16", True), module)
 
 
 def check_gpus(train: TrainParams, gpus: int) -> None:

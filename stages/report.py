@@ -49,10 +49,10 @@ def main() -> None:
     log = load_log(REPORTS / "train" / "log.csv")
     eval_rows = max((r["metrics"]["n"] for r in results.values()), default=0)
     context = {
-        "model": params.model,
+        "model": params.model.name,
         "eval_rows": eval_rows,
         "train_rows": params.train.rows or params.data.n_train,
-        "epochs": params.train.num_train_epochs,
+        "epochs": params.train.grpo.get("num_train_epochs"),
         "generation": f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}",
         "subset_note": (
             f"Sized for a laptop: a subset of the data ({params.train.rows or params.data.n_train} of "

@@ -25,10 +25,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from dayplan import registry
-from dayplan.config import Yaml12Loader, load_params_or_exit
+from dayplan.config import load_params_or_exit, override_value, read_yaml
 from dayplan.io import write_json
 from dayplan.modeling import sha256_file
 from dayplan.tracking import recorded_run_id
@@ -70,7 +68,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
         if not sep or not key:
             sys.exit(f"error: -S {item}: expected key=value")
         if ":" not in key:  # `file.yaml:key` overrides are passed to DVC untouched
-            parsed[key] = yaml.load(value, Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
+            parsed[key] = override_value(value)
         # else: another params file, nothing this script reads
     return parsed
 
@@ -142,7 +140,7 @@ def overrides_applied(overrides: list[str]) -> bool:
     """Whether the interrupted `dvc exp run` had already written every -S value into params.yaml."""
     if any(":" in item.partition("=")[0] for item in overrides):
         return False  # another params file: not checked, run the experiment again
-    raw = yaml.load(Path("params.yaml").read_text(), Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
+    raw = read_yaml(Path("params.yaml"))
     for key, value in parse_overrides(overrides).items():
         node = raw
         for part in key.split("."):

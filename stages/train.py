@@ -48,6 +48,7 @@ def main() -> None:
     launch_if_several_processes(params.train)
     import torch
     from accelerate import PartialState
+    from transformers.trainer_utils import get_last_checkpoint
 
     cuda = torch.cuda.is_available()
     process = PartialState()  # this process's rank under accelerate launch; alone, it is rank 0 (main)
@@ -82,18 +83,24 @@ def main() -> None:
     with process.main_process_first():  # only the main process may wipe models/grpo; the others read its choice
         resume = grpo.prepare_output(OUTPUT_DIR, digest) if is_main else grpo.can_resume(OUTPUT_DIR, digest)
     run_id = recorded_run_id() if resume else None
-    run_name = None if run_id else f"grpo-{params.model}"
+    run_name = None if run_id else f"grpo-{params.model.name}"
     with pipeline_run(run_id, run_name, tracked=is_main) as mlflow:
         if is_main:
             write_json(RUN_FILE, {"run_id": mlflow.active_run().info.run_id})
         if resume:
-            print(f"train: resuming from {grpo.checkpoints(OUTPUT_DIR)[-1]} (MLflow run {run_id})")
+            print(f"train: resuming from {get_last_checkpoint(str(OUTPUT_DIR))} (MLflow run {run_id})")
         else:
             mlflow.log_params(flatten(as_dict(params)))
             mlflow.log_params({"train.prompts": len(dataset), "train.prompts_dropped": dropped})
             grpo.log_warmstart(mlflow, WARMSTART_DIR)
-        callbacks = [grpo.MlflowLogger(mlflow, OUTPUT_DIR, params.train.log_samples_every)] if is_main else []
-        trainer = grpo.build_trainer(params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, callbacks)
+        callbacks = [grpo.SampleTables(mlflow, OUTPUT_DIR, params.train.log_samples_every)] if is_main else []
+        report_to = "mlflow" if is_main and mlflow.active_run().info.run_id != "untracked" else "none"
+        try:
+            trainer = grpo.build_trainer(
+                params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, callbacks, report_to
+            )
+        except grpo.TrainSetupError as error:
+            sys.exit(f"error: params.yaml: {error}")
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume or None)
         seconds, done = time.perf_counter() - started, trainer.state.global_step

@@ -42,7 +42,7 @@ def main() -> None:
     except (OSError, ValueError) as error:
         sys.exit(f"error: {POOL}: {error} (run `python -m stages.generate` first)")
     if len(rows) < 2:
-        sys.exit(f"error: {POOL}: {len(rows)} rows; warmstart needs data.n_pool >= 2 (set it in the recipe)")
+        sys.exit(f"error: {POOL}: {len(rows)} rows; warmstart needs data.n_pool >= 2")
 
     from dayplan.sft import warmstart  # torch/transformers: only when there is work to do
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dayplan.config import write_params
 from dayplan.task import Instance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,13 @@ def small_instance() -> Instance:
         [["A", "09:00", "10:00"], ["B", "09:30", "11:00"], ["C", "11:00", "12:00"]],
         ["A"],
     )
+
+
+def tiny_params(folder: Path, *overrides: str) -> Path:
+    """folder/params.yaml composed from conf/ for model=tiny (plus Hydra overrides), as `dvc exp run -S` would."""
+    path = folder / "params.yaml"
+    write_params(path, ["model=tiny", *overrides])
+    return path
 
 
 @pytest.fixture
@@ -73,8 +81,7 @@ def copy_repo(work: Path) -> None:
     for name in tracked_files():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, work / name)
-    params = (work / "params.yaml").read_text()
-    (work / "params.yaml").write_text(params.replace("model: smollm2-135m", "model: tiny", 1))
+    write_params(work / "params.yaml", ["model=tiny"], work / "conf")
     env = pipeline_env(work)
     run_ok(["git", "init", "-q"], work, env)
     run_ok(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work, env)

@@ -1,108 +1,147 @@
-"""dayplan.config: the real params.yaml loads with every recipe; bad values give one line naming the key."""
+"""dayplan.config: params.yaml is conf/ composed; every model configuration validates and builds TRL's
+configs; bad values give one line naming the key."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dayplan.config import Params, ParamsError, load_params
+from dayplan import grpo
+from dayplan.config import Params, ParamsError, compose, load_params, read_yaml, validate, write_params
 
-RECIPES = ("smollm2-135m", "qwen2.5-coder-7b", "tiny")
-
-
-@pytest.fixture
-def write_params(tmp_path, repo_root):
-    """Write a modified copy of the real params.yaml; return a loader using the repo's recipes/."""
-
-    def write(model: str, edit=None) -> Path:
-        raw = yaml.safe_load((repo_root / "params.yaml").read_text())
-        raw["model"] = model
-        if edit:
-            edit(raw)
-        path = tmp_path / "params.yaml"
-        path.write_text(yaml.safe_dump(raw))
-        return path
-
-    return write
+MODELS = sorted(path.stem for path in (Path(__file__).parent.parent / "conf" / "model").glob("*.yaml"))
 
 
-def load(path: Path, repo_root: Path) -> Params:
-    return load_params(path, recipes_dir=repo_root / "recipes")
-
-
-def error_of(path: Path, repo_root: Path) -> str:
+def error_of(raw: dict) -> str:
     with pytest.raises(ParamsError) as caught:
-        load(path, repo_root)
+        validate(raw, "params.yaml")
     message = str(caught.value)
     assert "\n" not in message
     return message
 
 
-def test_real_params_yaml_loads(repo_root):
-    params = load_params(repo_root / "params.yaml")
-    assert params.model in RECIPES
+def test_params_yaml_is_conf_composed(repo_root):
+    """The committed params.yaml is exactly what `dvc exp run` would compose from conf/ without overrides."""
+    assert read_yaml(repo_root / "params.yaml") == compose()
 
 
-@pytest.mark.parametrize("model", RECIPES)
-def test_every_recipe_loads(model, write_params, repo_root):
-    params = load(write_params(model), repo_root)
-    assert params.model == model
-    train = params.train
-    assert (train.per_device_train_batch_size * train.gradient_accumulation_steps) % train.num_generations == 0
-    assert train.max_completion_length > 0
-    assert params.data.min_events <= params.data.max_events
+def test_write_params_matches_compose(tmp_path):
+    path = tmp_path / "params.yaml"
+    write_params(path, ["model=tiny", "train.grpo.learning_rate=1e-5"])
+    assert read_yaml(path) == compose(["model=tiny", "train.grpo.learning_rate=1e-5"])
+    assert load_params(path).train.grpo["learning_rate"] == 1e-5
 
 
-def test_recipe_overrides_apply(write_params, repo_root):
-    tiny = load(write_params("tiny"), repo_root)
-    assert (tiny.base.source, tiny.data.n_train, tiny.train.num_generations) == ("tiny", 24, 2)
-    reference = load(write_params("qwen2.5-coder-7b"), repo_root)
-    assert reference.base.id == "Qwen/Qwen2.5-Coder-7B-Instruct"
-    assert reference.train.learning_rate == 8e-6  # no overrides: params.yaml as written
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_builds_trl_configs(model, tmp_path):
+    """Each configuration's TRL mappings are valid GRPOConfig / ModelConfig / SFTConfig arguments."""
+    from trl import ModelConfig
+
+    from dayplan.sft import sft_config
+
+    on_cpu = [
+        "train.grpo.bf16=false",
+        "train.grpo.use_cpu=true",
+        "warmstart.sft.bf16=false",
+        "warmstart.sft.use_cpu=true",
+    ]
+    params = validate(compose([f"model={model}", *on_cpu]), model)  # GPU configurations, checked on this CPU
+    assert params.model.name == model
+    grpo_args = grpo.grpo_config(params, tmp_path, report_to="none")
+    assert grpo_args.learning_rate == params.train.grpo["learning_rate"]
+    assert grpo_args.generation_batch_size % grpo_args.num_generations == 0
+    ModelConfig(**params.train.model_args)
+    ModelConfig(**params.warmstart.model_args)
+    assert sft_config(params.warmstart, tmp_path).max_length == params.warmstart.max_length
 
 
-def test_unknown_key(write_params, repo_root):
-    message = error_of(write_params("tiny", lambda r: r["train"].update(foo=1)), repo_root)
+def test_override_reaches_the_trainer_config_under_the_default_model(tmp_path):
+    """`-S train.grpo.learning_rate=...` under the default model is the value GRPOConfig gets (no hidden layer)."""
+    params = validate(compose(["train.grpo.learning_rate=1.5e-5", "train.model_args.lora_r=8"]), "params.yaml")
+    assert params.model.name == "smollm2-135m"
+    assert grpo.grpo_config(params, tmp_path, report_to="none").learning_rate == 1.5e-5
+    assert grpo.model_config(params.train).lora_r == 8
+
+
+def test_model_configuration_sets_keys(repo_root):
+    tiny = validate(compose(["model=tiny"]), "tiny")
+    assert (tiny.model.source, tiny.data.n_train, tiny.train.grpo["num_generations"]) == ("tiny", 24, 2)
+    reference = validate(compose(["model=qwen2.5-coder-7b"]), "reference")
+    assert reference.model.id == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    assert reference.train.grpo["learning_rate"] == 8e-6  # conf/config.yaml's defaults as written
+
+
+@pytest.fixture
+def raw() -> dict:
+    return compose(["model=tiny"])
+
+
+def test_unknown_key(raw):
+    raw["train"]["foo"] = 1
+    message = error_of(raw)
     assert "train.foo" in message and "unknown key" in message
 
 
-def test_unknown_top_level_key(write_params, repo_root):
-    message = error_of(write_params("tiny", lambda r: r.update(colour="blue")), repo_root)
+def test_unknown_top_level_key(raw):
+    raw["colour"] = "blue"
+    message = error_of(raw)
     assert "colour" in message and "unknown key" in message
 
 
-def test_wrong_type(write_params, repo_root):
-    # the reference recipe overrides nothing, so params.yaml's value is the one checked
-    path = write_params("qwen2.5-coder-7b", lambda r: r["train"].update(learning_rate="fast"))
-    message = error_of(path, repo_root)
-    assert "train.learning_rate" in message and "'fast'" in message and "number" in message
+def test_wrong_type(raw):
+    raw["train"]["max_prompt_length"] = "long"
+    message = error_of(raw)
+    assert "train.max_prompt_length" in message and "'long'" in message
 
 
-def test_missing_key(write_params, repo_root):
-    message = error_of(write_params("tiny", lambda r: r["train"].pop("seed")), repo_root)
-    assert "train.seed" in message and "missing" in message
+def test_missing_key(raw):
+    raw["train"].pop("max_prompt_length")
+    message = error_of(raw)
+    assert "train.max_prompt_length" in message and "missing" in message
 
 
-def test_num_generations_must_divide_the_batch(write_params, repo_root):
-    path = write_params("qwen2.5-coder-7b", lambda r: r["train"].update(num_generations=3))
-    message = error_of(path, repo_root)
-    assert "train" in message and "num_generations (3) must divide" in message and "(8)" in message
+@pytest.mark.parametrize("key", ["output_dir", "reward_weights", "report_to"])
+def test_stage_owned_grpo_keys_are_refused(raw, key):
+    raw["train"]["grpo"][key] = "x"
+    message = error_of(raw)
+    assert f"grpo.{key} is set by the stage" in message
 
 
-def test_unknown_model(write_params, repo_root):
-    message = error_of(write_params("gpt-9"), repo_root)
-    assert "model" in message and "'gpt-9'" in message
-    assert all(name in message for name in RECIPES)
+def test_4bit_with_vllm_refused(raw):
+    raw["train"]["model_args"]["load_in_4bit"] = True
+    raw["train"]["grpo"]["use_vllm"] = True
+    assert "trl#4973" in error_of(raw)
 
 
-def test_bad_time_and_range(write_params, repo_root):
-    message = error_of(write_params("tiny", lambda r: r["data"].update(latest_start="25:00")), repo_root)
+def test_trl_rejects_bad_grpo_values_in_one_line(tmp_path):
+    bad_batch = validate(compose(["model=tiny", "train.grpo.num_generations=3"]), "params.yaml")
+    with pytest.raises(grpo.TrainSetupError) as caught:
+        grpo.trl_configs(bad_batch, tmp_path, report_to="none")
+    assert str(caught.value).startswith("train.grpo: ") and "\n" not in str(caught.value)
+    unknown = validate(compose(["model=tiny", "+train.grpo.colour=blue"]), "params.yaml")
+    with pytest.raises(grpo.TrainSetupError, match="colour: unknown key"):
+        grpo.trl_configs(unknown, tmp_path, report_to="none")
+
+
+def test_unknown_model():
+    with pytest.raises(ParamsError) as caught:
+        compose(["model=gpt-9"])
+    assert "gpt-9" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_unknown_override_key():
+    with pytest.raises(ParamsError, match="colour"):
+        compose(["train.colour=blue"])  # Hydra: new keys need a leading +, so typos fail
+
+
+def test_bad_time_and_range(raw):
+    raw["data"]["latest_start"] = "25:00"
+    message = error_of(raw)
     assert "data.latest_start" in message and "'25:00'" in message
-    message = error_of(write_params("tiny", lambda r: r["data"].update(min_events=9)), repo_root)
-    assert "min_events must be <= max_events" in message
+    raw["data"].update(latest_start="21:59", min_events=9)
+    assert "min_events must be <= max_events" in error_of(raw)
 
 
 def test_missing_file(tmp_path):
@@ -110,18 +149,16 @@ def test_missing_file(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
-def gpu_check_module(repo_root: Path):
-    spec = importlib.util.spec_from_file_location("gpu_check", repo_root / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_config_cli_recomposes_params(tmp_path, monkeypatch, repo_root):
+    from dayplan import config
+
+    monkeypatch.chdir(tmp_path)
+    config.main(["model=tiny", "evaluate.rows=2"])
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["evaluate"]["rows"] == 2
+    with pytest.raises(SystemExit, match="error: .*gpt-9"):
+        config.main(["model=gpt-9"])
 
 
-def test_gpu_check_settings_are_valid_params(write_params, repo_root):
-    """The GPU check's variants and README's 7B card settings (scripts/gpu_check.py) load as params."""
-    gpu_check = gpu_check_module(repo_root)
-    runs = [("smollm2-135m-gpu", v) for v in gpu_check.VARIANTS.values()]
-    runs += [("qwen2.5-coder-7b", c) for c in gpu_check.CARDS.values()]
-    for model, settings in runs:
-        train = load(write_params(model, lambda raw, s=settings: raw["train"].update(s)), repo_root).train
-        assert all(getattr(train, key) == value for key, value in settings.items())
+def test_params_model_round_trip():
+    params = validate(compose(), "params.yaml")
+    assert isinstance(params, Params) and params.train.seed == params.train.grpo["seed"]

@@ -16,7 +16,7 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
 from dayplan import launch
-from dayplan.config import Params, ParamsError, load_params
+from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.inference import generate_vllm, vllm_llm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +25,8 @@ ZERO2 = "recipes/accelerate/zero2.yaml"
 
 
 def write_params(folder: Path, model: str = "tiny", **sections: dict) -> Path:
-    """The real params.yaml with some keys changed, e.g. train={"num_processes": 2}."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["model"] = model
+    """params.yaml composed for `model`, with some keys changed, e.g. train={"num_processes": 2}."""
+    raw = compose([f"model={model}"])
     for section, values in sections.items():
         raw[section].update(values)
     path = folder / "params.yaml"
@@ -36,7 +35,7 @@ def write_params(folder: Path, model: str = "tiny", **sections: dict) -> Path:
 
 
 def params_with(folder: Path, model: str = "tiny", **sections: dict) -> Params:
-    return load_params(write_params(folder, model, **sections), recipes_dir=ROOT / "recipes")
+    return load_params(write_params(folder, model, **sections))
 
 
 @pytest.fixture
@@ -57,13 +56,13 @@ def test_one_process_needs_no_launcher():
 
 
 def test_two_processes_with_zero2_launch_accelerate(tmp_path, at_repo_root):
-    # the reference configuration: params.yaml as written (bf16), no recipe overrides
+    # the reference configuration: conf/config.yaml as written (bf16)
     train = params_with(tmp_path, "qwen2.5-coder-7b", train={"num_processes": 2, "accelerate_config": ZERO2}).train
     command = launch.launch_command(train, "/env/bin/python", {})
     assert command[:4] == ["/env/bin/python", "-m", "accelerate.commands.accelerate_cli", "launch"]
     options = " ".join(command[4:])
     assert f"--config_file {ZERO2}" in options and "--num_processes 2" in options
-    assert "--mixed_precision bf16" in options  # from train.bf16, whatever the config file says
+    assert "--mixed_precision bf16" in options  # from train.grpo.bf16, whatever the config file says
     assert command[-2:] == ["-m", "stages.train"]
 
 
@@ -107,7 +106,6 @@ def test_fewer_gpus_than_processes_fails_in_one_line(tmp_path):
 @pytest.fixture
 def two_process_stage(tmp_path, monkeypatch, at_repo_root):
     """stages.train with num_processes 2 (zero2), os.execv captured instead of run; returns (module, execs)."""
-    (tmp_path / "recipes").symlink_to(ROOT / "recipes")
     params_file = write_params(tmp_path, train={"num_processes": 2, "accelerate_config": ZERO2})
     monkeypatch.setenv("DAYPLAN_PARAMS", str(params_file))
     from stages import train as train_stage
@@ -147,12 +145,12 @@ def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(fingerpr
     model, data = fingerprint_inputs
     params = load_params(ROOT / "params.yaml")
 
-    def digest(**train_values) -> str:
-        return grpo.fingerprint(
-            params.model_copy(update={"train": params.train.model_copy(update=train_values)}), model, data
-        )
+    def digest(grpo_values=None, **train_values) -> str:
+        grpo_args = {**params.train.grpo, **(grpo_values or {})}
+        train = params.train.model_copy(update={**train_values, "grpo": grpo_args})
+        return grpo.fingerprint(params.model_copy(update={"train": train}), model, data)
 
-    assert digest(vllm_server_host="10.0.0.2", vllm_server_port=8001) == digest()
+    assert digest({"vllm_server_host": "10.0.0.2", "vllm_server_port": 8001}) == digest()
     assert digest(num_processes=2, accelerate_config=ZERO2) != digest()
 
 

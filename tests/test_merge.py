@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from dayplan import modeling
-from dayplan.config import BaseModelSpec
+from dayplan.config import ModelSpec
 from dayplan.modeling import ModelError, build_base, find_adapter, merge_adapter, read_epochs
 
 
@@ -22,7 +22,7 @@ def workdir(tmp_path_factory) -> Path:
     from transformers import AutoModelForCausalLM
 
     work = tmp_path_factory.mktemp("work")
-    build_base(BaseModelSpec(source="tiny"), work / "models/base", seed=1)
+    build_base(ModelSpec(name="test", source="tiny"), work / "models/base", seed=1)
     (work / "models/warmstart").mkdir(parents=True)
     (work / "models/warmstart/SKIPPED.json").write_text(json.dumps({"base": "models/base"}))
     model = AutoModelForCausalLM.from_pretrained(str(work / "models/base"))

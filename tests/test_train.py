@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from transformers import TrainerCallback
 
 from dayplan import grpo
 from dayplan.config import load_params
+from tests.conftest import tiny_params
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _workdir(root: Path, **train_overrides) -> Path:
-    """params.yaml (model: tiny, 8 completion tokens so a step takes about a second) + recipes under root."""
-    shutil.copytree(REPO / "recipes", root / "recipes")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["model"] = "tiny"
-    recipe = yaml.safe_load((root / "recipes/tiny/grpo.yaml").read_text())
-    recipe["overrides"]["train"].update({"max_seq_length": params["train"]["max_prompt_length"] + 8, **train_overrides})
-    (root / "recipes/tiny/grpo.yaml").write_text(yaml.safe_dump(recipe))
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+def _workdir(root: Path, *overrides: str) -> Path:
+    """params.yaml (model: tiny, 8 completion tokens so a step takes about a second) under root."""
+    root.mkdir(parents=True, exist_ok=True)
+    tiny_params(root, "train.grpo.max_completion_length=8", *overrides)
     return root
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    root = _workdir(tmp_path / "work", beta=0.0)  # no reference model: one forward less a step
+    root = _workdir(tmp_path / "work", "train.grpo.beta=0.0")  # no reference model: one forward less a step
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("DVC_EXP_NAME", "test-exp")
@@ -137,7 +131,8 @@ def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
     params = load_params(REPO / "params.yaml")
     digest = grpo.fingerprint(params, model, data)
     assert grpo.fingerprint(params, model, data) == digest
-    changed = params.model_copy(update={"train": params.train.model_copy(update={"learning_rate": 1.0})})
+    grpo_args = {**params.train.grpo, "learning_rate": 1.0}
+    changed = params.model_copy(update={"train": params.train.model_copy(update={"grpo": grpo_args})})
     assert grpo.fingerprint(changed, model, data) != digest
     (model / "model.safetensors").write_bytes(b"weights")
     assert grpo.fingerprint(params, model, data) != digest
@@ -147,10 +142,10 @@ def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
     "overrides, message",
     [
         (
-            {"load_in_4bit": True},
-            "error: params.yaml: train.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found",
+            "train.model_args.load_in_4bit=true",
+            "error: params.yaml: train.model_args.load_in_4bit: expected a CUDA GPU for 4-bit QLoRA, none found",
         ),
-        ({"bf16": True}, "error: params.yaml: train.bf16: expected a CUDA GPU for bf16 training"),
+        ("train.grpo.bf16=true", "error: params.yaml: train.grpo.bf16: expected a CUDA GPU for bf16 training"),
     ],
 )
 def test_gpu_settings_on_cpu_fail_in_one_line(tmp_path, monkeypatch, overrides, message):
@@ -158,7 +153,7 @@ def test_gpu_settings_on_cpu_fail_in_one_line(tmp_path, monkeypatch, overrides, 
 
     from stages import train
 
-    monkeypatch.chdir(_workdir(tmp_path, **overrides))
+    monkeypatch.chdir(_workdir(tmp_path, overrides))
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as exit_info:
@@ -179,7 +174,9 @@ def test_missing_bitsandbytes_names_the_extra(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_bnb)
-    train = params.train.model_copy(update={"load_in_4bit": True, "bf16": True})
+    train = params.train.model_copy(
+        update={"model_args": {"load_in_4bit": True}, "grpo": {**params.train.grpo, "bf16": True, "use_cpu": False}}
+    )
     with pytest.raises(grpo.TrainSetupError, match=r"pip install '\.\[gpu\]'"):
         grpo.check_setup(train, cuda=True)
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import pytest
-import yaml
 
 from dayplan.config import load_params
 from dayplan.data import generate_splits, instance_row
 from dayplan.dataset import write_split
 from dayplan.task import Instance
+from tests.conftest import tiny_params
 
 pytest.importorskip("great_expectations")
 
@@ -22,12 +21,7 @@ from stages import validate  # noqa: E402
 @pytest.fixture(scope="module")
 def clean_splits(request, tmp_path_factory):
     """The tiny recipe's train/test rows (24 and 8)."""
-    root = request.config.rootpath
-    raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["model"] = "tiny"
-    path = tmp_path_factory.mktemp("params") / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    p = load_params(path, recipes_dir=root / "recipes").data
+    p = load_params(tiny_params(tmp_path_factory.mktemp("params"))).data
     splits = {"train": [], "test": []}
     for split, row in generate_splits(p, {"train": p.n_train, "test": p.n_test}):
         splits[split].append(row)
@@ -36,10 +30,7 @@ def clean_splits(request, tmp_path_factory):
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch, repo_root):
-    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
-    raw["model"] = "tiny"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    shutil.copytree(repo_root / "recipes", tmp_path / "recipes")
+    tiny_params(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     return tmp_path

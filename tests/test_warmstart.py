@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from dayplan.data import draw_instance, instance_row, row_instance
 from dayplan.dataset import write_split
 from dayplan.modeling import build_tiny
 from dayplan.task import chat_messages, solver_completion
+from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENIZER = ROOT / "dayplan" / "assets" / "smollm2-tokenizer"
@@ -40,16 +40,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def workdir(tmp_path: Path, tiny_model: Path, enabled: bool = True) -> Path:
-    """A working dir like the repo's: params.yaml (model: tiny) + recipes, models/base, data/pool.parquet."""
-    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
-    params = (ROOT / "params.yaml").read_text()
-    params = "\n".join("model: tiny" if line.startswith("model:") else line for line in params.splitlines())
-    (tmp_path / "params.yaml").write_text(params + "\n")
-    if not enabled:
-        recipe = tmp_path / "recipes" / "tiny" / "grpo.yaml"
-        text = recipe.read_text()
-        assert "  warmstart:\n    enabled: true\n" in text
-        recipe.write_text(text.replace("  warmstart:\n    enabled: true\n", "  warmstart:\n    enabled: false\n"))
+    """A working dir like the repo's: params.yaml (model: tiny), models/base, data/pool.parquet."""
+    tiny_params(tmp_path, f"warmstart.enabled={str(enabled).lower()}")
     (tmp_path / "models").mkdir()
     os.symlink(tiny_model, tmp_path / "models" / "base")
     write_split(tmp_path / "data" / "pool.parquet", pool_rows(8))
@@ -97,10 +89,10 @@ def test_fitting_examples_drops_rows_over_the_length_budget():
 def test_loss_covers_the_completion_only(tiny_model, tmp_path):
     from dayplan.sft import build_trainer, fitting_examples, load_model, load_tokenizer
 
-    params = load_params(ROOT / "params.yaml", ROOT / "recipes")
+    params = load_params(ROOT / "params.yaml")
     tokenizer = load_tokenizer(tiny_model)
     examples, _ = fitting_examples(pool_rows(2), tokenizer, 4096, 4096)
-    trainer = build_trainer(load_model(tiny_model), tokenizer, examples, params, tmp_path)
+    trainer = build_trainer(load_model(tiny_model), tokenizer, examples, params.warmstart, tmp_path)
     for example, tokenized in zip(examples, trainer.train_dataset):
         prompt = tokenizer.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)
         completion_start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,11 +78,14 @@ def pipeline_env(work: Path) -> dict:
 
 
 def copy_repo(work: Path) -> None:
-    """The working tree (tracked + untracked, not ignored) in a fresh one-commit git repository, model: tiny."""
+    """The working tree (tracked + untracked, not ignored) in a fresh one-commit git repository, whose default
+    model configuration is tiny (so that `dvc exp run -S key=value` there composes the tiny pipeline)."""
     for name in tracked_files():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, work / name)
-    write_params(work / "params.yaml", ["model=tiny"], work / "conf")
+    config = work / "conf" / "config.yaml"
+    config.write_text(re.sub(r"(?m)^  - model: \S+", "  - model: tiny", config.read_text(), count=1))
+    write_params(work / "params.yaml", [], work / "conf")
     env = pipeline_env(work)
     run_ok(["git", "init", "-q"], work, env)
     run_ok(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work, env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 
 import pytest
@@ -52,9 +53,32 @@ def test_mlflow_run_has_params_steps_and_evaluation(pipeline):
         params = {k for (k,) in db.execute("select key from params where run_uuid = ?", (run_id,))}
     assert "eval.epoch2.mean_score" in keys and "eval.epoch3.mean_score" in keys
     assert any(k.startswith("reward") for k in keys)
-    assert "train.learning_rate" in params
+    assert "train.grpo.learning_rate" in params
 
 
 def test_second_repro_is_a_no_op(pipeline):
     _, _, again = pipeline
     assert "Running stage" not in again.stdout
+
+
+def test_exp_run_override_is_what_the_trainer_ran(tiny_pipeline, tmp_path):
+    """`dvc exp run -S` on keys the model configuration sets: DVC records them and the train stage uses them."""
+    source, env = tiny_pipeline
+    work = tmp_path / "repo"
+    shutil.copytree(source, work, symlinks=True)
+    env = {**env, "PYTHONPATH": str(work), "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
+    run_ok(["dvc", "exp", "run", "-n", "lr-probe", "-S", "train.grpo.learning_rate=3e-4", "-S",
+            "train.model_args.lora_r=2"], work, env)  # fmt: skip
+
+    shown = json.loads(run_ok(["dvc", "exp", "show", "--json"], work, env).stdout)
+    experiments = [exp for row in shown for exp in (row.get("experiments") or [])]
+    (probe,) = [exp for exp in experiments if exp.get("name") == "lr-probe"]
+    params = probe["revs"][0]["data"]["params"]["params.yaml"]["data"]
+    assert params["train"]["grpo"]["learning_rate"] == 3e-4 and params["train"]["model_args"]["lora_r"] == 2
+
+    run_id = json.loads((work / "models" / "grpo" / "mlflow_run.json").read_text())["run_id"]
+    with sqlite3.connect(work / "mlflow.db") as db:
+        logged = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)).fetchall())
+    assert float(logged["learning_rate"]) == 3e-4  # what transformers' MLflowCallback read from the trainer's args
+    adapters = sorted((work / "models" / "grpo").glob("checkpoint-*/adapter_config.json"))
+    assert adapters and all(json.loads(path.read_text())["r"] == 2 for path in adapters)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dayplan.rewards import REWARD_NAMES
 from dayplan.task import parse_time
 
 
@@ -69,7 +70,7 @@ class RewardParams(Strict):
     touching_overlaps: bool
 
     def weights(self) -> dict[str, float]:
-        return {"format": self.format, "sorted": self.sorted, "score": self.score, "overlap": self.overlap}
+        return {name: getattr(self, name) for name in REWARD_NAMES}
 
 
 # Keys of the TRL configs that the stages set themselves: outputs, reward weights and logging are the

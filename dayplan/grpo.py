@@ -1,41 +1,16 @@
-"""GRPO with TRL's GRPOTrainer and a LoRA adapter: config, data, resume, MLflow logging, outputs.
+"""GRPO with TRL's GRPOTrainer: hardware checks, the prompt dataset, TRL's configs from params, the trainer.
 
-Checkpoints (adapter only) are written every epoch under models/grpo/checkpoint-<step>; epochs.json maps
-each epoch to its folder for the merge stage. models/grpo persists across runs: a fingerprint of everything
-that shapes training decides whether a restarted run resumes from the last checkpoint or starts afresh.
+The run's folder (fingerprint, resume, epochs) is dayplan/checkpoints.py; what it logs, dayplan/train_log.py.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import math
-import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from dayplan.config import Params, TrainParams
-from dayplan.io import atomic_path, write_json
-from dayplan.modeling import ModelError, load_tokenizer, resolve_start_model  # noqa: F401 (re-exported)
-from dayplan.rewards import reward_functions
+from dayplan.rewards import REWARD_NAMES, reward_functions
 from dayplan.task import chat_messages
-
-REWARD_NAMES = ("format", "sorted", "score", "overlap")
-FINGERPRINT_FILE = "fingerprint.json"
-EPOCHS_FILE = "epochs.json"
-# Files of a checkpoint worth keeping as MLflow artifacts (optimizer and RNG states only serve resuming).
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
-# TRL's step metrics copied as they are into reports/train/log.csv
-STEP_METRICS = ("reward", "reward_std", "loss", "kl", "learning_rate", "frac_reward_zero_std")
-LOG_COLUMNS = ["step", "epoch", *STEP_METRICS[:-1], "completion_length", STEP_METRICS[-1]] + [
-    f"rewards_{name}_{stat}" for name in REWARD_NAMES for stat in ("mean", "std")
-]
-# Same rule as transformers' MLflowCallback: MLflow rejects other characters in metric names.
-_METRIC_NAME_RE = re.compile(r"[^0-9A-Za-z_\-. :/]")
 
 
 class TrainSetupError(ValueError):
@@ -100,62 +75,6 @@ def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: i
             )
     dropped = (min(limit, len(rows)) if limit else len(rows)) - len(records)
     return Dataset.from_list(records), dropped
-
-
-# --- fingerprint and resume --------------------------------------------------------------------------
-
-
-def _hash_file(digest, path: Path) -> None:
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-
-
-def fingerprint(params: Params, start_model: Path, train_data: Path) -> str:
-    """Hash of what shapes training: the model/train/reward params, the start model's files, the data."""
-    digest = hashlib.sha256()
-    # where the vLLM server listens does not shape training: a run may resume against a server moved elsewhere
-    train = params.train.model_dump()
-    train["grpo"] = {k: v for k, v in train["grpo"].items() if k not in ("vllm_server_host", "vllm_server_port")}
-    shaping = {"model": params.model.model_dump(), "train": train, "reward": params.reward.model_dump()}
-    digest.update(json.dumps(shaping, sort_keys=True).encode())
-    # The whole folder, weights included: a retrained warm-start keeps its config.json but not its weights.
-    for path in sorted(p for p in Path(start_model).rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(start_model)).encode())
-        _hash_file(digest, path)
-    _hash_file(digest, Path(train_data))
-    return digest.hexdigest()
-
-
-def checkpoints(output_dir: Path) -> list[Path]:
-    found = [p for p in Path(output_dir).glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
-
-
-def can_resume(output_dir: Path, digest: str) -> bool:
-    """Same fingerprint and a checkpoint to resume from; reads only (the other training processes ask this)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    output_dir = Path(output_dir)
-    try:
-        recorded = json.loads((output_dir / FINGERPRINT_FILE).read_text())["fingerprint"]
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        recorded = None
-    return recorded == digest and output_dir.is_dir() and get_last_checkpoint(str(output_dir)) is not None
-
-
-def prepare_output(output_dir: Path, digest: str) -> bool:
-    """True to resume (same fingerprint and a checkpoint); otherwise wipe output_dir and start fresh."""
-    output_dir = Path(output_dir)
-    if can_resume(output_dir, digest):
-        return True
-    shutil.rmtree(output_dir, ignore_errors=True)
-    output_dir.mkdir(parents=True)
-    write_json(output_dir / FINGERPRINT_FILE, {"fingerprint": digest})
-    return False
-
-
-# --- trainer -----------------------------------------------------------------------------------------
 
 
 def model_config(t: TrainParams):
@@ -263,136 +182,3 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
         callbacks=list(callbacks),
         **kwargs,
     )
-
-
-# --- outputs -----------------------------------------------------------------------------------------
-
-
-def write_epochs(output_dir: Path) -> dict[str, str]:
-    """epochs.json: epoch ("1", "2", ...) -> checkpoint folder name, read from each trainer_state.json.
-
-    A checkpoint cut mid-epoch by train.max_steps has no whole epoch and is left out.
-    """
-    epochs = {}
-    for checkpoint in checkpoints(output_dir):
-        epoch = json.loads((checkpoint / "trainer_state.json").read_text())["epoch"]
-        if abs(epoch - round(epoch)) < 1e-6:
-            epochs[str(round(epoch))] = checkpoint.name
-    write_json(Path(output_dir) / EPOCHS_FILE, epochs)
-    return epochs
-
-
-def log_rows(log_history: list[dict]) -> list[dict]:
-    """One row per logged training step, in LOG_COLUMNS, blanks where a metric is absent."""
-    rows = []
-    for entry in log_history:
-        if "reward" not in entry:
-            continue  # the end-of-training summary and the like
-        row = {
-            "step": entry.get("step"),
-            "epoch": entry.get("epoch"),
-            "completion_length": entry.get("completions/mean_length"),
-            **{key: entry.get(key) for key in STEP_METRICS},
-        }
-        for name in REWARD_NAMES:
-            for stat in ("mean", "std"):
-                # TRL names the metric after the function: rewards/format_reward/mean
-                row[f"rewards_{name}_{stat}"] = entry.get(f"rewards/{name}_reward/{stat}")
-        rows.append({key: "" if row.get(key) is None else row[key] for key in LOG_COLUMNS})
-    return rows
-
-
-def write_log_csv(path: Path, log_history: list[dict]) -> int:
-    rows = log_rows(log_history)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
-
-
-# --- MLflow ------------------------------------------------------------------------------------------
-
-
-def metric_name(name: str) -> str:
-    return _METRIC_NAME_RE.sub("_", name)
-
-
-def numeric_metrics(logs: dict, prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, float]:
-    return {
-        metric_name(prefix + key): float(value)
-        for key, value in logs.items()
-        if key not in skip and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    }
-
-
-def log_warmstart(mlflow, warmstart_dir: Path) -> int:
-    """The warm-start's training log (warmstart_log.json) as warmstart/* metrics at their own steps."""
-    path = Path(warmstart_dir) / "warmstart_log.json"
-    if not path.exists():
-        return 0
-    entries = json.loads(path.read_text())
-    for entry in entries:
-        metrics = numeric_metrics(entry, "warmstart/", skip=("step",))
-        if metrics:
-            mlflow.log_metrics(metrics, step=int(entry.get("step", 0)))
-    return len(entries)
-
-
-def completions_table(path: Path):
-    """TRL's completions_<step>.parquet with the chat messages flattened to text for MLflow's table view."""
-    import pandas as pd
-
-    frame = pd.read_parquet(path)
-    for column in ("prompt", "completion"):
-        frame[column] = [_messages_text(value) for value in frame[column]]
-    return pd.DataFrame(frame)
-
-
-def _messages_text(value) -> str:
-    if isinstance(value, str):
-        return value
-    # conversational: a list of {"role", "content"}; the prompt's last message holds the instance
-    messages = list(value)
-    return str(messages[-1]["content"]) if messages else ""
-
-
-class SampleTables(TrainerCallback):
-    """Every `samples_every` steps, TRL's table of sample completions into the active MLflow run.
-
-    Step metrics reach MLflow through transformers' MLflowCallback (report_to="mlflow"); TRL sends its
-    completion tables only to wandb/trackio, so this callback logs the parquet files TRL writes.
-    """
-
-    def __init__(self, mlflow, output_dir: Path, samples_every: int):
-        self.mlflow = mlflow
-        self.completions_dir = Path(output_dir) / "completions"
-        self.samples_every = samples_every
-        self.logged: set[str] = set()
-        self.first_step = 0
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        # when resuming, tables up to the checkpoint were logged by the earlier run
-        self.first_step = state.global_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.log_samples()  # TRL writes a step's table after the callbacks' on_log, so pick it up a step later
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.log_samples()
-
-    def log_samples(self) -> None:
-        for path in sorted(self.completions_dir.glob("completions_*.parquet")):
-            step = int(path.stem.rsplit("_", 1)[1])
-            if path.name in self.logged or step <= self.first_step or step % self.samples_every:
-                continue
-            self.mlflow.log_table(completions_table(path), artifact_file=f"completions/step_{step:05d}.json")
-            self.logged.add(path.name)
-
-
-def log_checkpoints(mlflow, output_dir: Path, epochs: dict[str, str]) -> None:
-    for epoch, folder in epochs.items():
-        for name in ADAPTER_FILES:
-            path = Path(output_dir) / folder / name
-            if path.exists():
-                mlflow.log_artifact(str(path), f"checkpoints/epoch{epoch}")

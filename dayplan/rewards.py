@@ -79,11 +79,16 @@ def overlap_reward(completions: Sequence[object], **kwargs) -> list[float]:
     return rewards
 
 
+# The reward registry's names, in the order TRL gets the functions and their weights (`reward.<name>`).
+REWARD_NAMES = ("format", "sorted", "score", "overlap")
+
+
 def reward_functions(touching_overlaps: bool = False) -> dict[str, Callable[..., list[float]]]:
     """The reward functions by their params.yaml name (`reward.<name>` holds each one's weight)."""
-    return {
+    functions = {
         "format": format_reward,
         "sorted": sorted_reward,
         "score": make_score_reward(touching_overlaps),
         "overlap": overlap_reward,
     }
+    return {name: functions[name] for name in REWARD_NAMES}

@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dayplan.modeling import ModelError, find_adapter, merge_adapter, resolve_start_model
+from dayplan.merging import find_adapter, merge_adapter
+from dayplan.modeling import ModelError, resolve_start_model
 
 GRPO_DIR = Path("models/grpo")
 WARMSTART_DIR = Path("models/warmstart")

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from dayplan import grpo, launch
+from dayplan import checkpoints, grpo, launch, modeling, train_log
 from dayplan.config import TrainParams, as_dict, load_params_or_exit
 from dayplan.dataset import read_rows
 from dayplan.io import write_json
@@ -61,12 +61,12 @@ def main() -> None:
         sys.exit(f"error: params.yaml: {error}")
 
     try:
-        start_model = grpo.resolve_start_model(WARMSTART_DIR)
-    except grpo.ModelError as error:
+        start_model = modeling.resolve_start_model(WARMSTART_DIR)
+    except modeling.ModelError as error:
         sys.exit(f"error: {error}")
     if not (start_model / "config.json").exists():
         sys.exit(f"error: {start_model}: no model found (run `dvc repro warmstart` first)")
-    tokenizer = grpo.load_tokenizer(start_model)
+    tokenizer = modeling.load_tokenizer(start_model)
     try:
         rows = read_rows(TRAIN_DATA)
     except (FileNotFoundError, ValueError) as error:
@@ -79,9 +79,10 @@ def main() -> None:
     if len(dataset) == 0:
         sys.exit(f"error: {TRAIN_DATA}: no prompt fits train.max_prompt_length={params.train.max_prompt_length}")
 
-    digest = grpo.fingerprint(params, start_model, TRAIN_DATA)
+    digest = checkpoints.fingerprint(params, start_model, TRAIN_DATA)
     with process.main_process_first():  # only the main process may wipe models/grpo; the others read its choice
-        resume = grpo.prepare_output(OUTPUT_DIR, digest) if is_main else grpo.can_resume(OUTPUT_DIR, digest)
+        decide = checkpoints.prepare_output if is_main else checkpoints.can_resume
+        resume = decide(OUTPUT_DIR, digest)
     run_id = recorded_run_id() if resume else None
     run_name = None if run_id else f"grpo-{params.model.name}"
     with pipeline_run(run_id, run_name, tracked=is_main) as mlflow:
@@ -92,12 +93,12 @@ def main() -> None:
         else:
             mlflow.log_params(flatten(as_dict(params)))
             mlflow.log_params({"train.prompts": len(dataset), "train.prompts_dropped": dropped})
-            grpo.log_warmstart(mlflow, WARMSTART_DIR)
-        callbacks = [grpo.SampleTables(mlflow, OUTPUT_DIR, params.train.log_samples_every)] if is_main else []
+            train_log.log_warmstart(mlflow, WARMSTART_DIR)
+        callbacks = [train_log.SampleTables(mlflow, OUTPUT_DIR, params.train.log_samples_every)] if is_main else []
         report_to = "mlflow" if is_main and mlflow.active_run().info.run_id != "untracked" else "none"
         try:
             trainer = grpo.build_trainer(
-                params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, callbacks, report_to
+                params, start_model, tokenizer, dataset, OUTPUT_DIR, cuda, callbacks, report_to=report_to
             )
         except grpo.TrainSetupError as error:
             sys.exit(f"error: params.yaml: {error}")
@@ -109,10 +110,10 @@ def main() -> None:
             return
         print(f"train: {done} steps in {seconds:.1f} s ({seconds / max(done, 1):.2f} s/step this run)")
 
-        epochs = grpo.write_epochs(OUTPUT_DIR)
-        steps = grpo.write_log_csv(LOG_CSV, trainer.state.log_history)
-        grpo.log_checkpoints(mlflow, OUTPUT_DIR, epochs)
-    print(f"train: {OUTPUT_DIR}/{grpo.EPOCHS_FILE} {epochs}; {LOG_CSV}: {steps} steps")
+        epochs = checkpoints.write_epochs(OUTPUT_DIR)
+        steps = train_log.write_log_csv(LOG_CSV, trainer.state.log_history)
+        train_log.log_checkpoints(mlflow, OUTPUT_DIR, epochs)
+    print(f"train: {OUTPUT_DIR}/{checkpoints.EPOCHS_FILE} {epochs}; {LOG_CSV}: {steps} steps")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def tiny_params(folder: Path, *overrides: str) -> Path:
 
 @pytest.fixture
 def fingerprint_inputs(tmp_path) -> tuple[Path, Path]:
-    """A start model folder (config.json only) and a train data file, for grpo.fingerprint."""
+    """A start model folder (config.json only) and a train data file, for checkpoints.fingerprint."""
     model, data = tmp_path / "model", tmp_path / "train.parquet"
     model.mkdir()
     (model / "config.json").write_text("{}")

@@ -140,7 +140,7 @@ def test_train_stage_without_gpus_exits_in_one_line(two_process_stage, monkeypat
 
 
 def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(fingerprint_inputs):
-    from dayplan import grpo
+    from dayplan import checkpoints
 
     model, data = fingerprint_inputs
     params = load_params(ROOT / "params.yaml")
@@ -148,22 +148,22 @@ def test_moving_the_vllm_server_resumes_but_more_processes_start_afresh(fingerpr
     def digest(grpo_values=None, **train_values) -> str:
         grpo_args = {**params.train.grpo, **(grpo_values or {})}
         train = params.train.model_copy(update={**train_values, "grpo": grpo_args})
-        return grpo.fingerprint(params.model_copy(update={"train": train}), model, data)
+        return checkpoints.fingerprint(params.model_copy(update={"train": train}), model, data)
 
     assert digest({"vllm_server_host": "10.0.0.2", "vllm_server_port": 8001}) == digest()
     assert digest(num_processes=2, accelerate_config=ZERO2) != digest()
 
 
 def test_can_resume_only_reads(tmp_path):
-    from dayplan import grpo
+    from dayplan import checkpoints
 
     out = tmp_path / "grpo"
-    assert grpo.can_resume(out, "a") is False and not out.exists()
-    grpo.prepare_output(out, "a")
+    assert checkpoints.can_resume(out, "a") is False and not out.exists()
+    checkpoints.prepare_output(out, "a")
     (out / "checkpoint-1").mkdir()
     (out / "checkpoint-1/trainer_state.json").write_text("{}")
-    assert grpo.can_resume(out, "a") is True
-    assert grpo.can_resume(out, "b") is False and (out / "checkpoint-1").exists()
+    assert checkpoints.can_resume(out, "a") is True
+    assert checkpoints.can_resume(out, "b") is False and (out / "checkpoint-1").exists()
 
 
 # --- accelerate configs --------------------------------------------------------------------------------

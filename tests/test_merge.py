@@ -10,9 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dayplan import modeling
+from dayplan import merging
+from dayplan.checkpoints import read_epochs
 from dayplan.config import ModelSpec
-from dayplan.modeling import ModelError, build_base, find_adapter, merge_adapter, read_epochs
+from dayplan.merging import find_adapter, merge_adapter
+from dayplan.modeling import ModelError, build_base
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def test_merged_model_matches_base_plus_adapter(workdir, tmp_path):
 
 
 def test_a_corrupted_merge_fails_loudly_and_writes_nothing(workdir, tmp_path, monkeypatch):
-    real_merge = modeling.merge_weights
+    real_merge = merging.merge_weights
 
     def corrupted(peft_model):
         merged = real_merge(peft_model)
@@ -80,7 +82,7 @@ def test_a_corrupted_merge_fails_loudly_and_writes_nothing(workdir, tmp_path, mo
             merged.model.layers[1].mlp.down_proj.weight.add_(0.05)
         return merged
 
-    monkeypatch.setattr(modeling, "merge_weights", corrupted)
+    monkeypatch.setattr(merging, "merge_weights", corrupted)
     with pytest.raises(ModelError, match=r"MERGE CHECK FAILED.*unslothai/unsloth#2009") as raised:
         merge_adapter(workdir / "models/base", workdir / "models/grpo/checkpoint-2", tmp_path / "merged")
     assert "\n" not in str(raised.value)

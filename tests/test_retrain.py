@@ -276,7 +276,7 @@ def test_killed_retrain_leaves_the_champion_and_rerun_completes(tiny_pipeline, t
             if (
                 fingerprint.exists()
                 and fingerprint.read_text() != old_fingerprint
-                and list(grpo_dir.glob("checkpoint-*/trainer_state.json"))  # complete, as grpo.checkpoints()
+                and list(grpo_dir.glob("checkpoint-*/trainer_state.json"))  # complete, as scan_epochs reads them
             ):
                 break
             time.sleep(0.05)

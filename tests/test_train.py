@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from dayplan import grpo
+from dayplan import checkpoints, grpo, train_log
 from dayplan.config import load_params
 from tests.conftest import tiny_params
 
@@ -74,7 +74,7 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
     with pytest.raises(KeyboardInterrupt):
         train.main()
     out = workdir / "models/grpo"
-    assert [p.name for p in grpo.checkpoints(out)] == ["checkpoint-1", "checkpoint-2"]
+    assert sorted(checkpoints.scan_epochs(out).values()) == ["checkpoint-1", "checkpoint-2"]
     assert not (out / "epochs.json").exists()
     first_run = json.loads((out / "mlflow_run.json").read_text())["run_id"]
 
@@ -98,7 +98,7 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
     with open(workdir / "reports/train/log.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
-    assert set(grpo.LOG_COLUMNS) == set(rows[0])
+    assert set(train_log.LOG_COLUMNS) == set(rows[0])
     assert all(r["reward"] != "" and r["rewards_format_mean"] != "" for r in rows)
 
     client, run = _mlflow_run(workdir)
@@ -117,11 +117,11 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
 
 def test_fingerprint_change_starts_afresh(tmp_path):
     out = tmp_path / "grpo"
-    assert grpo.prepare_output(out, "a") is False  # nothing to resume
+    assert checkpoints.prepare_output(out, "a") is False  # nothing to resume
     (out / "checkpoint-4").mkdir()
     (out / "checkpoint-4/trainer_state.json").write_text('{"epoch": 1.0}')
-    assert grpo.prepare_output(out, "a") is True
-    assert grpo.prepare_output(out, "b") is False
+    assert checkpoints.prepare_output(out, "a") is True
+    assert checkpoints.prepare_output(out, "b") is False
     assert not (out / "checkpoint-4").exists()
     assert json.loads((out / "fingerprint.json").read_text()) == {"fingerprint": "b"}
 
@@ -129,13 +129,13 @@ def test_fingerprint_change_starts_afresh(tmp_path):
 def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
     model, data = fingerprint_inputs
     params = load_params(REPO / "params.yaml")
-    digest = grpo.fingerprint(params, model, data)
-    assert grpo.fingerprint(params, model, data) == digest
+    digest = checkpoints.fingerprint(params, model, data)
+    assert checkpoints.fingerprint(params, model, data) == digest
     grpo_args = {**params.train.grpo, "learning_rate": 1.0}
     changed = params.model_copy(update={"train": params.train.model_copy(update={"grpo": grpo_args})})
-    assert grpo.fingerprint(changed, model, data) != digest
+    assert checkpoints.fingerprint(changed, model, data) != digest
     (model / "model.safetensors").write_bytes(b"weights")
-    assert grpo.fingerprint(params, model, data) != digest
+    assert checkpoints.fingerprint(params, model, data) != digest
 
 
 @pytest.mark.parametrize(
@@ -188,11 +188,11 @@ def test_log_rows_maps_trl_metrics_and_blanks_the_missing():
          "rewards/format_reward/std": 0.0},
         {"step": 1, "train_runtime": 3.0},
     ]  # fmt: skip
-    (row,) = grpo.log_rows(history)
+    (row,) = train_log.log_rows(history)
     assert row["completion_length"] == 12.0 and row["rewards_format_mean"] == 10.0
     assert row["kl"] == "" and row["rewards_score_mean"] == ""
 
 
 def test_metric_names_are_sanitised_and_non_numbers_dropped():
-    metrics = grpo.numeric_metrics({"rewards/score(x)/mean": 1, "flag": True, "nan": float("nan"), "s": "x"}, "w/")
+    metrics = train_log.numeric_metrics({"rewards/score(x)/mean": 1, "flag": True, "nan": float("nan"), "s": "x"}, "w/")
     assert metrics == {"w/rewards/score_x_/mean": 1.0}

@@ -7,6 +7,9 @@ below and train instead of launching again.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,3 +70,15 @@ def check_gpus(train: TrainParams, gpus: int) -> None:
             f"train.num_processes: {train.num_processes} training processes need as many CUDA GPUs, "
             f"{gpus} visible (CUDA_VISIBLE_DEVICES)"
         )
+
+
+def relaunch_if_several_processes(train: TrainParams, module: str = TRAIN_MODULE) -> None:
+    """With train.num_processes > 1 (and no launcher yet), become `accelerate launch` of `module`."""
+    command = launch_command(train, sys.executable, os.environ, module)
+    if command is None:
+        return
+    import torch
+
+    check_gpus(train, torch.cuda.device_count())
+    print(f"train: launcher: accelerate, {train.num_processes} processes: {shlex.join(command)}", flush=True)
+    os.execv(command[0], command)  # DVC gets the launcher's exit status and its signals

@@ -116,7 +116,7 @@ def two_process_stage(tmp_path, monkeypatch, at_repo_root):
         execs.append(argv)
         raise SystemExit(0)  # os.execv never returns
 
-    monkeypatch.setattr(train_stage.os, "execv", fake_execv)
+    monkeypatch.setattr(launch.os, "execv", fake_execv)
     return train_stage, execs
 
 

@@ -66,9 +66,9 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
     _data_and_model(workdir)
     build = grpo.build_trainer
 
-    def build_killed(*args):
+    def build_killed(*args, **kwargs):
         *head, callbacks = args
-        return build(*head, [*callbacks, KillAfterEpoch2()])
+        return build(*head, [*callbacks, KillAfterEpoch2()], **kwargs)
 
     monkeypatch.setattr(grpo, "build_trainer", build_killed)
     with pytest.raises(KeyboardInterrupt):
@@ -103,8 +103,9 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
 
     client, run = _mlflow_run(workdir)
     assert run.info.run_id == first_run  # the resumed run joined the killed run's MLflow run
-    assert run.data.params["train.num_generations"] == "2"
-    assert run.data.params["model"] == "tiny"
+    assert run.data.params["train.grpo.num_generations"] == "2"  # params.yaml as the stage read it
+    assert run.data.params["num_generations"] == "2"  # the trainer's own args, logged by MLflowCallback
+    assert run.data.params["model.name"] == "tiny"
     assert run.data.tags["dvc.experiment"] == "test-exp"
     assert {m.step for m in client.get_metric_history(run.info.run_id, "reward")} == {1, 2, 3}
     assert "rewards/format_reward/mean" in run.data.metrics

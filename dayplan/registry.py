@@ -105,20 +105,30 @@ def recorded_seeds(mlflow_client, name: str) -> list[int]:
 
 
 def register(mlflow_client, name: str, run_id: str, model_dir: str | Path, tags: dict[str, str]):
-    """Log model_dir to the run under model/, then register runs:/<run_id>/model as a new version.
+    """Log model_dir to the run as an MLflow transformers model and register it as a new version.
 
-    MLflow 3's register_model() wants a logged MLflow Model; a merged HF folder is plain artifacts, so
-    the version is created from the run's artifact path directly.
+    The version then loads with one call: mlflow.transformers.load_model("models:/<name>@champion") gives
+    a text-generation pipeline (pipe(messages) applies the chat template).
     """
-    from mlflow.exceptions import MlflowException
+    import mlflow
+    import transformers
 
-    mlflow_client.log_artifacts(run_id, str(model_dir), ARTIFACT_PATH)
-    try:
-        mlflow_client.create_registered_model(name, description="dayplan: GRPO day scheduler (merged HF model)")
-    except MlflowException as error:
-        if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
-            raise
-    return mlflow_client.create_model_version(name, f"runs:/{run_id}/{ARTIFACT_PATH}", run_id=run_id, tags=tags)
+    pipeline = transformers.pipeline("text-generation", model=str(model_dir), tokenizer=str(model_dir))
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.transformers.log_model(
+            pipeline,
+            name=ARTIFACT_PATH,
+            registered_model_name=name,
+            # pinned here: MLflow's own inference of requirements imports packages the model does not need
+            pip_requirements=[f"transformers=={transformers.__version__}", "torch", "accelerate"],
+        )
+    version = str(info.registered_model_version)
+    mlflow_client.update_registered_model(name, description="dayplan: GRPO day scheduler (merged model)")
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    return mlflow_client.get_model_version(name, version)
 
 
 def promote(mlflow_client, name: str, version: str, previous) -> None:

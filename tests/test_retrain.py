@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,10 +115,21 @@ def fake_workspace(tmp_path, monkeypatch):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # MLflow looks for the model's licence on the Hub otherwise
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "test.parquet").write_bytes(b"fake test split")
     return tmp_path
+
+
+@functools.cache
+def tiny_model() -> Path:
+    """A tiny random model (the tests' base model), built once for the fake experiments."""
+    from dayplan.modeling import build_tiny
+
+    folder = Path(tempfile.mkdtemp(prefix="retrain-tiny-")) / "model"
+    build_tiny(folder, seed=0)
+    return folder
 
 
 def fake_experiment(workspace: Path, mean_score: float, **shares: float):
@@ -131,8 +144,8 @@ def fake_experiment(workspace: Path, mean_score: float, **shares: float):
         (workspace / "models" / "grpo").mkdir(parents=True, exist_ok=True)
         (workspace / "models" / "grpo" / "mlflow_run.json").write_text(json.dumps({"run_id": run_id}))
         model = workspace / "models" / "merged" / "epoch3"
-        model.mkdir(parents=True, exist_ok=True)
-        (model / "config.json").write_text("{}")
+        shutil.rmtree(model, ignore_errors=True)
+        shutil.copytree(tiny_model(), model)  # registered as an MLflow transformers model: a real one
         (workspace / "reports" / "metrics").mkdir(parents=True, exist_ok=True)
         metrics = fake_metrics(mean_score, **shares)
         (workspace / "reports" / "metrics" / "epoch3.json").write_text(json.dumps(metrics))
@@ -159,9 +172,9 @@ def test_retrain_promotes_rejects_then_promotes(fake_workspace, monkeypatch, cap
     first = retrain_with(10.0, "--name", "first")
     assert first["decision"] == "promoted" and first["reason"] == "no champion yet" and first["champion"] is None
     assert first["calls"] == [("first", ["data.seed=2026"])]  # params.yaml's seed 2025, incremented
-    second = retrain_with(10.2, "-S", "train.learning_rate=1e-9")
+    second = retrain_with(10.2, "-S", "train.grpo.learning_rate=1e-9")
     assert second["decision"] == "rejected" and "margin 0.5" in second["reason"]
-    assert second["calls"][0][1] == ["data.seed=2027", "train.learning_rate=1e-9"]  # seed 2026 is registered
+    assert second["calls"][0][1] == ["data.seed=2027", "train.grpo.learning_rate=1e-9"]  # seed 2026 is registered
     assert second["champion"]["version"] == "1" and second["same_test_set"] is True
     third = retrain_with(50.0, "-S", "retrain.data_seed_strategy=keep")
     assert third["decision"] == "promoted" and third["calls"][0][1] == ["retrain.data_seed_strategy=keep"]
@@ -178,6 +191,12 @@ def test_retrain_promotes_rejects_then_promotes(fake_workspace, monkeypatch, cap
     assert len(list((fake_workspace / "reports" / "retrain").glob("*.json"))) == 4  # 3 decisions + latest.json
     run_tags = client.get_run(third["challenger"]["run_id"]).data.tags
     assert run_tags["retrain.decision"] == "promoted" and run_tags["retrain.version"] == "3"
+
+    import mlflow
+
+    champion = mlflow.transformers.load_model(f"models:/{name}@champion")  # one call, a ready pipeline
+    reply = champion([{"role": "user", "content": "Plan my day"}], max_new_tokens=3)[0]["generated_text"]
+    assert reply[-1]["role"] == "assistant"
 
 
 def test_failed_experiment_leaves_the_champion_and_resumes_the_plan(fake_workspace, monkeypatch):
@@ -257,7 +276,7 @@ def test_killed_retrain_leaves_the_champion_and_rerun_completes(tiny_pipeline, t
     work, env = _copy(tiny_pipeline, tmp_path)
     model = "retrain-test-kill"
     args = ("-S", f"retrain.registered_model={model}", "-S", "retrain.data_seed_strategy=keep")
-    args += ("-S", "train.learning_rate=2e-5")  # retrains from the warm-started model (a YAML 1.2 float)
+    args += ("-S", "train.grpo.learning_rate=2e-5")  # retrains from the warm-started model
     grpo_dir = work / "models" / "grpo"
     old_fingerprint = (grpo_dir / "fingerprint.json").read_text()
     process = subprocess.Popen(

@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from dayplan.config import Params, WarmstartParams
 from dayplan.data import row_instance
+from dayplan.modeling import load_tokenizer
 from dayplan.rewards import format_reward
 from dayplan.task import chat_messages, judge, solver_completion
 
@@ -30,13 +31,6 @@ def sft_example(row: dict) -> dict:
     """A conversational prompt-completion example: the task's chat prompt and the solver's answer."""
     completion = solver_completion(row_instance(row))
     return {"prompt": chat_messages(row["prompt"]), "completion": [{"role": "assistant", "content": completion}]}
-
-
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:  # SmolLM2's is <|im_end|>; other bases may have none
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def load_model(path: str | Path) -> PreTrainedModel:
@@ -143,6 +137,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     """Fine-tune on the solver's answers (LoRA merged into the base, or all weights); save in out_dir."""
     p = params.warmstart
     tokenizer = load_tokenizer(base_dir)
+    tokenizer.padding_side = "right"  # training batches; format_check generates with left padding
     train_rows, held_out = split_rows(rows, p.check_rows)
     examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
     use_peft = p.model_args.get("use_peft", False)

@@ -41,6 +41,8 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
             raise TrainSetupError(
                 "train.model_args.load_in_4bit: bitsandbytes is not installed (pip install '.[gpu]')"
             ) from None
+    if train.backend == "unsloth" and not cuda:
+        raise TrainSetupError("train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)")
     if train.backend == "unsloth":
         try:
             import unsloth  # noqa: F401  (must come before trl so that it can patch it)

@@ -197,3 +197,11 @@ def test_log_rows_maps_trl_metrics_and_blanks_the_missing():
 def test_metric_names_are_sanitised_and_non_numbers_dropped():
     metrics = train_log.numeric_metrics({"rewards/score(x)/mean": 1, "flag": True, "nan": float("nan"), "s": "x"}, "w/")
     assert metrics == {"w/rewards/score_x_/mean": 1.0}
+
+
+def test_unsloth_without_a_gpu_is_refused_in_one_line():
+    params = load_params(REPO / "params.yaml")
+    train = params.train.model_copy(update={"backend": "unsloth"})
+    with pytest.raises(grpo.TrainSetupError) as caught:
+        grpo.check_setup(train, cuda=False)
+    assert str(caught.value) == "train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)"

@@ -1,11 +1,22 @@
-"""Instance generation (the reference distribution) and the dataset's rows. Pure Python."""
+"""Instance generation (the reference distribution) and the dataset's rows. Pure Python.
+
+The splits and what each measures (names: dayplan.names):
+- `train`, `pool`: names from `data.names` (`open`, the compositional vocabulary, or `reference`, the
+  reference experiment's list), drawn from `data.seed`.
+- `test`: the reference experiment's split, unchanged: reference names, 4-8 events, its own stream
+  from `data.test_seed`, so that its numbers stay comparable with the reference and earlier runs.
+- `test_novel`: the held-out vocabulary (words and themes never in train, pool or test), 4-8 events.
+- `test_large`: 9-12 events, names from the train vocabulary, so that it measures size alone.
+The three test splits have their own streams derived from `data.test_seed` and are drawn first, so a
+retrain with a new `data.seed` is scored on the same rows.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
 
-from dayplan.names import CATEGORIES
+from dayplan.names import NAME_SOURCES, NameSource, held_out_names, reference_names
 from dayplan.task import Event, Instance, count_overlapping_pairs, format_time, parse_time, solve
 
 COLUMNS = ("events", "priority_events", "optimal_score", "prompt")
@@ -29,12 +40,11 @@ def _draw_events(rng: random.Random, names: list[str], p) -> list[Event]:
     return [Event(name, format_time(s), format_time(e)) for name, (s, e) in zip(names, spans)]
 
 
-def draw_instance(rng: random.Random, p) -> Instance:
-    """One instance: 4-8 events from one category, with 1..max_overlap_ratio*n overlapping pairs."""
-    categories = sorted(CATEGORIES)
+def draw_instance(rng: random.Random, p, draw_names: NameSource = reference_names) -> Instance:
+    """One instance: min..max_events events named by draw_names, with 1..max_overlap_ratio*n overlapping pairs."""
     while True:
         n = rng.randint(p.min_events, p.max_events)
-        names = rng.sample(CATEGORIES[rng.choice(categories)], n)
+        names = draw_names(rng, n)
         events = _draw_events(rng, names, p)
         pairs = count_overlapping_pairs(events)
         if 1 <= pairs <= p.max_overlap_ratio * n:
@@ -55,25 +65,60 @@ def instance_row(instance: Instance) -> dict:
     }
 
 
-def generate_splits(p, sizes: dict[str, int]) -> Iterator[tuple[str, dict]]:
+TEST_SPLITS = ("test", "test_novel", "test_large")
+LARGE_EVENTS = (9, 12)
+
+
+def split_stream(split: str, p) -> random.Random | None:
+    """A test split's own random stream (None: the shared train/pool stream from p.seed)."""
+    if split == "test":
+        return random.Random(p.test_seed)
+    if split in TEST_SPLITS:
+        return random.Random(f"{p.test_seed}:{split}")  # str seeds are hashed stably (sha512)
+    return None
+
+
+def split_drawing(split: str, p, names: str = "open", large_events: tuple[int, int] = LARGE_EVENTS):
+    """(name source, params) of a split: which vocabulary, and how many events an instance has."""
+    if split == "test":
+        return reference_names, p
+    if split == "test_novel":
+        return held_out_names, p
+    if split == "test_large":
+        low, high = large_events
+        return NAME_SOURCES[names], p.model_copy(update={"min_events": low, "max_events": high})
+    return NAME_SOURCES[names], p
+
+
+def generate_splits(
+    p, sizes: dict[str, int], names: str = "open", large_events: tuple[int, int] = LARGE_EVENTS
+) -> Iterator[tuple[str, dict]]:
     """(split, row) pairs; no prompt appears twice, within or across splits.
 
-    The test split has its own seed (p.test_seed) and is drawn first, so that a retrain with a new
-    p.seed gets fresh train and pool rows but is scored on the same test set as the champion.
+    The test splits have their own streams (split_stream) and are drawn first, so that a retrain with
+    a new p.seed gets fresh train and pool rows but is scored on the same test rows as the champion.
+    names: the train/pool (and test_large) vocabulary, "open" or "reference".
     """
-    streams = {"test": random.Random(p.test_seed)}
     shared = random.Random(p.seed)
     seen: set[str] = set()
-    for split in sorted(sizes, key=lambda name: name != "test"):
-        rng = streams.get(split, shared)
+    for split in sorted(sizes, key=lambda name: name not in TEST_SPLITS):
+        rng = split_stream(split, p) or shared
+        draw_names, split_params = split_drawing(split, p, names, large_events)
         produced = 0
         while produced < sizes[split]:
-            row = instance_row(draw_instance(rng, p))
+            row = instance_row(draw_instance(rng, split_params, draw_names))
             if row["prompt"] in seen:
                 continue
             seen.add(row["prompt"])
             produced += 1
             yield split, row
+
+
+def generate_split(
+    split: str, n: int, p, names: str = "open", large_events: tuple[int, int] = LARGE_EVENTS
+) -> list[dict]:
+    """The rows of one split by itself (a test split's rows are the same as in generate_splits)."""
+    return [row for _, row in generate_splits(p, {split: n}, names, large_events)]
 
 
 def row_instance(row: dict) -> Instance:

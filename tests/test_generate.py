@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -10,8 +11,13 @@ import sys
 import pytest
 
 from dayplan.config import load_params
-from dayplan.data import generate_splits, row_instance
-from dayplan.task import count_overlapping_pairs, parse_time, solve
+from dayplan.data import generate_split, generate_splits, row_instance
+from dayplan.names import CATEGORIES, word_tokens
+from dayplan.task import count_overlapping_pairs, judge, parse_time, solve, solver_completion
+
+# The reference experiment's 100 test prompts under params.yaml's data section: the drawing of `test` is frozen.
+TEST_PROMPTS_SHA256 = "4e2cf79f6d8a194a6790d22fb530ad96b990a88f7f9070629a9a5dc48516150f"
+REFERENCE_NAMES = {name for names in CATEGORIES.values() for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +102,69 @@ def test_a_new_seed_changes_train_but_keeps_the_test_split(params, rows):
     test_rows = [row for split, row in rows if split == "test"]
     assert [row for split, row in reseeded if split == "test"] == test_rows
     assert [row for split, row in reseeded if split == "train"] != [row for split, row in rows if split == "train"]
+
+
+@pytest.fixture(scope="module")
+def new_splits(params):
+    p = params.data
+    sizes = {"test": p.n_test, "test_novel": 200, "test_large": 200, "train": p.n_train, "pool": 200}
+    splits: dict[str, list[dict]] = {split: [] for split in sizes}
+    for split, row in generate_splits(p, sizes):
+        splits[split].append(row)
+    return splits
+
+
+def event_names(rows: list[dict]) -> set[str]:
+    return {event[0] for row in rows for event in row["events"]}
+
+
+def test_the_test_split_keeps_the_reference_drawing(new_splits):
+    prompts = "\n".join(row["prompt"] for row in new_splits["test"])
+    assert hashlib.sha256(prompts.encode()).hexdigest() == TEST_PROMPTS_SHA256
+    assert event_names(new_splits["test"]) <= REFERENCE_NAMES
+
+
+def test_train_and_pool_names_are_mostly_composed(new_splits):
+    names = event_names(new_splits["train"] + new_splits["pool"])
+    assert len(names - REFERENCE_NAMES) > 5 * len(REFERENCE_NAMES)
+
+
+def test_reference_names_option_draws_train_from_the_reference_list(params):
+    rows = generate_split("train", 50, params.data, names="reference")
+    assert event_names(rows) <= REFERENCE_NAMES
+
+
+def test_novel_split_shares_no_word_with_train_pool_or_test(new_splits):
+    novel = set().union(*(word_tokens(name) for name in event_names(new_splits["test_novel"])))
+    seen = event_names(new_splits["train"] + new_splits["pool"] + new_splits["test"])
+    assert novel.isdisjoint(set().union(*(word_tokens(name) for name in seen)))
+
+
+@pytest.mark.parametrize(("split", "low", "high"), [("test_novel", 4, 8), ("test_large", 9, 12)])
+def test_new_test_splits_follow_the_rules(new_splits, split, low, high):
+    for row in new_splits[split]:
+        instance = row_instance(row)
+        assert low <= len(row["events"]) <= high
+        assert len({e.name for e in instance.events}) == len(instance.events)
+        assert 1 <= count_overlapping_pairs(instance.events) <= 0.4 * len(instance.events)
+        assert row["optimal_score"] == solve(instance)[0]
+        assert row["prompt"] == instance.text()
+    assert {len(row["events"]) for row in new_splits[split]} == set(range(low, high + 1))
+
+
+@pytest.mark.parametrize("split", ["test_novel", "test_large"])
+def test_new_test_splits_parse_and_score_like_any_other(new_splits, split):
+    for row in new_splits[split]:
+        verdict = judge(solver_completion(row_instance(row)), row_instance(row), row["optimal_score"])
+        assert (verdict.score, verdict.broken_rule) == (100.0, None)
+
+
+def test_test_splits_do_not_depend_on_the_seed_or_on_other_splits(params, new_splits):
+    reseeded = params.data.model_copy(update={"seed": params.data.seed + 1})
+    for split in ("test", "test_novel", "test_large"):
+        assert generate_split(split, len(new_splits[split]), reseeded) == new_splits[split]
+
+
+def test_no_prompt_is_shared_across_the_five_splits(new_splits):
+    prompts = [row["prompt"] for rows in new_splits.values() for row in rows]
+    assert len(set(prompts)) == len(prompts)

@@ -1,0 +1,157 @@
+"""Event names: safe for the prompt and the parser, unique per instance, held-out words disjoint by construction."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dayplan.data import draw_instance
+from dayplan.names import (
+    CATEGORIES,
+    FORBIDDEN_CHARACTERS,
+    HELD_OUT,
+    MAX_WORDS,
+    NAME_SOURCES,
+    OPEN,
+    compose_names,
+    is_prompt_safe,
+    reference_tokens,
+    word_stem,
+    word_tokens,
+)
+from dayplan.task import judge, parse_events, schedule_xml, solver_completion
+
+# the prompt's event line: "- NAME (HH:MM - HH:MM)"
+PROMPT_LINE = re.compile(r"- (.+) \((\d\d:\d\d) - (\d\d:\d\d)\)")
+SOURCES = sorted(NAME_SOURCES)
+DRAWS = 4000
+
+
+class Params:
+    """The reference distribution's generation knobs (params.yaml data.*)."""
+
+    min_events, max_events = 4, 8
+    duration_min, duration_max, duration_step = 15, 120, 15
+    latest_start = "21:59"
+    overlap_probability, max_overlap_ratio = 0.2, 0.4
+    priority_share_min, priority_share_max = 0.2, 0.4
+
+
+def many_names(source: str, draws: int = DRAWS, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [name for _ in range(draws // 4) for name in NAME_SOURCES[source](rng, 4)]
+
+
+@pytest.fixture(scope="module")
+def drawn() -> dict[str, list[str]]:
+    return {source: many_names(source) for source in SOURCES}
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), source=st.sampled_from(SOURCES))
+def test_any_instance_round_trips_through_the_prompt_and_the_parser(seed, source):
+    instance = draw_instance(random.Random(seed), Params, NAME_SOURCES[source])
+    lines = instance.text().splitlines()
+    rendered = [PROMPT_LINE.fullmatch(line) for line in lines[1 : 1 + len(instance.events)]]
+    assert [m.groups() for m in rendered] == [(e.name, e.start, e.end) for e in instance.events]
+    priorities = [f"- {e.name}" for e in instance.events if e.name in instance.priorities]
+    assert lines[lines.index("Priorities:") + 1 :] == priorities
+    assert parse_events(schedule_xml(instance.events)) == list(instance.events)
+    verdict = judge(solver_completion(instance), instance)
+    assert (verdict.score, verdict.broken_rule) == (100.0, None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), source=st.sampled_from(SOURCES), n=st.integers(1, 12))
+def test_names_of_one_instance_are_distinct_even_ignoring_case(seed, source, n):
+    names = NAME_SOURCES[source](random.Random(seed), n)
+    assert len(names) == n
+    assert len({name.casefold() for name in names}) == n
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32), source=st.sampled_from(SOURCES))
+def test_the_same_seed_draws_the_same_names(seed, source):
+    assert NAME_SOURCES[source](random.Random(seed), 6) == NAME_SOURCES[source](random.Random(seed), 6)
+
+
+def test_every_drawn_name_is_prompt_safe_and_short(drawn):
+    for names in drawn.values():
+        assert all(is_prompt_safe(name) for name in names)
+        assert max(len(name.split()) for name in names) <= MAX_WORDS
+
+
+@pytest.mark.parametrize("name", ["", " Lunch", "Lunch ", "A  B", "Lunch (team)", "a, b", "Q3: review", "x<y", "- A"])
+def test_unsafe_names_are_recognised(name):
+    assert not is_prompt_safe(name)
+
+
+def test_vocabulary_pieces_hold_no_forbidden_character():
+    for vocabulary in (OPEN, HELD_OUT):
+        assert not [piece for piece in vocabulary.strings() if FORBIDDEN_CHARACTERS.intersection(piece)]
+
+
+@pytest.mark.parametrize("vocabulary", [OPEN, HELD_OUT], ids=["open", "held_out"])
+def test_compositional_names_span_one_to_eight_words(vocabulary):
+    rng = random.Random(1)
+    lengths = {len(name.split()) for _ in range(500) for name in compose_names(rng, 4, vocabulary)}
+    assert lengths == set(range(1, MAX_WORDS + 1))
+
+
+@pytest.mark.parametrize("source", ["open", "held_out"])
+def test_names_carry_accents_apostrophes_hyphens_quotes_numbers_and_mixed_capitals(drawn, source):
+    text = "\n".join(drawn[source])
+    features = {
+        "accent": r"[À-ž]",
+        "apostrophe": r"\w'\w",
+        "hyphen": r"\w-\w",
+        "quoted title": r"(['\"])[A-Z][\w-]*( \w+)?\1",
+        "number": r"\d",
+        "mixed capitals": r"\b[a-z]+[A-Z]|[A-Z]{2,}[a-z]*|Ma?c[A-Z]",
+    }
+    assert [feature for feature, pattern in features.items() if not re.search(pattern, text)] == []
+
+
+def test_open_names_mix_reference_and_composed_names(drawn):
+    reference = {name for names in CATEGORIES.values() for name in names}
+    in_reference = sum(name in reference for name in drawn["open"]) / len(drawn["open"])
+    assert 0.1 < in_reference < 0.5
+
+
+def test_reference_names_come_from_the_reference_list(drawn):
+    reference = {name for names in CATEGORIES.values() for name in names}
+    assert set(drawn["reference"]) <= reference
+
+
+def test_held_out_words_never_occur_in_the_open_vocabulary_or_the_reference_list():
+    seen_in_training = OPEN.tokens() | reference_tokens()
+    assert HELD_OUT.tokens().isdisjoint(seen_in_training)
+    assert {word_stem(t) for t in HELD_OUT.tokens()}.isdisjoint({word_stem(t) for t in seen_in_training})
+
+
+def test_held_out_themes_are_new_categories():
+    assert set(HELD_OUT.themes).isdisjoint({*OPEN.themes, *CATEGORIES})
+
+
+def test_drawn_names_use_only_their_own_vocabulary_words(drawn):
+    """So the vocabulary-level disjointness covers every name the generator can draw."""
+    allowed = {"open": OPEN.tokens() | reference_tokens(), "held_out": HELD_OUT.tokens()}
+    for source, tokens in allowed.items():
+        assert set().union(*(word_tokens(name) for name in drawn[source])) <= tokens
+
+
+def test_drawn_held_out_and_training_names_share_no_word(drawn):
+    held_out = set().union(*(word_tokens(name) for name in many_names("held_out", seed=7)))
+    training = set().union(*(word_tokens(name) for name in drawn["open"] + drawn["reference"]))
+    assert held_out and training
+    assert held_out.isdisjoint(training)
+
+
+def test_word_stems_meet_across_plurals_verb_forms_case_and_accents():
+    assert word_stem("Reviews") == word_stem("reviewing") == word_stem("review")
+    assert word_stem("Café") == word_stem("cafe")
+    assert word_tokens("O'Brien's Q3 check-in") == {"o", "brien", "s", "q", "check", "in"}

@@ -34,6 +34,11 @@ class DataParams(Strict):
     n_train: int = Field(ge=1)
     n_test: int = Field(ge=1)
     n_pool: int = Field(ge=0)
+    n_test_novel: int = Field(ge=1)
+    n_test_large: int = Field(ge=1)
+    names: Literal["open", "reference"]
+    large_min_events: int = Field(ge=2)
+    large_max_events: int = Field(ge=2)
     min_events: int = Field(ge=2)
     max_events: int = Field(ge=2)
     duration_min: int = Field(ge=1)
@@ -55,6 +60,8 @@ class DataParams(Strict):
     def _ranges(self):
         if self.min_events > self.max_events:
             raise ValueError("min_events must be <= max_events")
+        if self.large_min_events > self.large_max_events:
+            raise ValueError("large_min_events must be <= large_max_events")
         if self.duration_min > self.duration_max:
             raise ValueError("duration_min must be <= duration_max")
         if self.priority_share_min > self.priority_share_max:

@@ -1,4 +1,4 @@
-"""Stage generate: the train/test (and warm-start pool) splits under data/, seeded from params."""
+"""Stage generate: the splits under data/ (train, warm-start pool, test, test_novel, test_large), seeded."""
 
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ def load_hub_splits(name: str) -> dict[str, list[dict]]:
 
 
 def main() -> None:
-    params = load_params_or_exit()
-    p = params.data
+    p = load_params_or_exit().data
+    sizes = {"train": p.n_train, "test": p.n_test, "test_novel": p.n_test_novel, "test_large": p.n_test_large}
+    sizes["pool"] = p.n_pool
+    if p.source == "hub":  # the published train/test; the other splits drawn as usual
+        sizes.pop("train"), sizes.pop("test")
+    splits = {split: [] for split in sizes}
+    for split, row in generate_splits(p, sizes, p.names, (p.large_min_events, p.large_max_events)):
+        splits[split].append(row)
     if p.source == "hub":
-        splits = load_hub_splits(p.hub_dataset)
-        splits["pool"] = [row for _, row in generate_splits(p, {"pool": p.n_pool})]
-    else:
-        splits = {"train": [], "test": [], "pool": []}
-        for split, row in generate_splits(p, {"train": p.n_train, "test": p.n_test, "pool": p.n_pool}):
-            splits[split].append(row)
+        splits |= load_hub_splits(p.hub_dataset)
     for split, rows in splits.items():
         write_split(DATA_DIR / f"{split}.parquet", rows)
         print(f"data/{split}.parquet: {len(rows)} rows")

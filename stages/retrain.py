@@ -3,7 +3,7 @@
     python -m stages.retrain [-S key=value ...] [--name EXP]
 
 Takes a lock (one retrain at a time), picks the data seed (retrain.data_seed_strategy), runs the whole
-pipeline with `dvc exp run`, then compares the challenger (reports/metrics/<retrain.candidate>.json) with
+pipeline with `dvc exp run`, then compares the challenger (reports/metrics/test/<retrain.candidate>.json) with
 the registered champion (retrain.margin, retrain.rule_tolerance) and registers it: alias `champion` if it
 wins, `challenger` with a `rejected_reason` tag if not. The decision goes to reports/retrain/<time>.json,
 reports/retrain/latest.json and the pipeline's MLflow run. Nothing touches the registry before the
@@ -165,7 +165,7 @@ def read_metrics(path: Path) -> dict:
 def gate_and_register(params, plan: dict, mlflow_client) -> dict:
     """Compare, register, move the alias: the only step that changes the registry, run at the very end."""
     r = params.retrain
-    metrics = read_metrics(Path(f"reports/metrics/{r.candidate}.json"))
+    metrics = read_metrics(Path(f"reports/metrics/test/{r.candidate}.json"))
     run_id = recorded_run_id()
     if run_id is None:
         sys.exit("error: models/grpo/mlflow_run.json: expected the pipeline's MLflow run id (did train run?)")

@@ -1,6 +1,6 @@
 """Stage score: the judge over one model's completions -> per-row scores and DVC metrics.
 
-Pipeline use (dvc.yaml):  python -m stages.score --name epoch3
+Pipeline use (dvc.yaml):  python -m stages.score --name epoch3 --splits test test_novel test_large
 Any completions file:     python -m stages.score --data DATA --completions COMPLETIONS --out OUT
 DATA is .parquet or .jsonl with the dataset's columns; COMPLETIONS is .jsonl with `id` (row index in
 DATA) and `completion`. OUT gets one JSON line per completion (id, score, broken_rule) and the
@@ -55,31 +55,36 @@ def run(data: str, completions_path: str, out: Path, metrics_out: Path) -> dict:
     return summary
 
 
+def jobs(args, parser) -> list[tuple[str, str, Path, Path]]:
+    """(data, completions, scores out, metrics out) for each file to score."""
+    if args.name:  # pipeline layout: <kind>/<split>/<name>
+        return [
+            (f"data/{split}.parquet", f"reports/completions/{split}/{args.name}.jsonl",
+             Path(f"reports/scores/{split}/{args.name}.jsonl"), Path(f"reports/metrics/{split}/{args.name}.json"))
+            for split in args.splits
+        ]  # fmt: skip
+    if args.data and args.completions and args.out:
+        return [(args.data, args.completions, Path(args.out), Path(args.out).with_suffix(".metrics.json"))]
+    parser.error("give --name, or all of --data, --completions and --out")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", help="pipeline mode: score reports/completions/NAME.jsonl")
+    parser.add_argument("--name", help="pipeline mode: score reports/completions/<split>/NAME.jsonl")
+    parser.add_argument("--splits", nargs="+", default=["test"], help="pipeline mode: the evaluated splits")
     parser.add_argument("--data", help="dataset rows (.parquet or .jsonl)")
     parser.add_argument("--completions", help="completions .jsonl with id and completion")
     parser.add_argument("--out", help="per-completion scores .jsonl")
     args = parser.parse_args()
-    if args.name:
-        data = args.data or "data/test.parquet"
-        completions = args.completions or f"reports/completions/{args.name}.jsonl"
-        out = Path(args.out or f"reports/scores/{args.name}.jsonl")
-        metrics_out = Path(f"reports/metrics/{args.name}.json") if not args.out else out.with_suffix(".metrics.json")
-    elif args.data and args.completions and args.out:
-        data, completions, out = args.data, args.completions, Path(args.out)
-        metrics_out = out.with_suffix(".metrics.json")
-    else:
-        parser.error("give --name, or all of --data, --completions and --out")
-    try:
-        summary = run(data, completions, out, metrics_out)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-    print(
-        f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} completions, "
-        f"{summary['valid_schedules']} valid -> {out}, {metrics_out}"
-    )
+    for data, completions, out, metrics_out in jobs(args, parser):
+        try:
+            summary = run(data, completions, out, metrics_out)
+        except (ValueError, FileNotFoundError) as error:
+            sys.exit(f"error: {error}")
+        print(
+            f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} completions, "
+            f"{summary['valid_schedules']} valid -> {out}, {metrics_out}"
+        )
 
 
 if __name__ == "__main__":

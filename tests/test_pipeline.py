@@ -22,7 +22,7 @@ def pipeline(tiny_pipeline):
 def test_repro_writes_metrics_for_every_model(pipeline):
     work, _, _ = pipeline
     for name in ("base", "warmstart", "epoch2", "epoch3"):
-        metrics = json.loads((work / "reports" / "metrics" / f"{name}.json").read_text())
+        metrics = json.loads((work / "reports" / "metrics" / "test" / f"{name}.json").read_text())
         assert metrics["n"] == 4
         assert 0.0 <= metrics["mean_score"] <= 100.0
         assert (

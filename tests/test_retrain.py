@@ -146,9 +146,9 @@ def fake_experiment(workspace: Path, mean_score: float, **shares: float):
         model = workspace / "models" / "merged" / "epoch3"
         shutil.rmtree(model, ignore_errors=True)
         shutil.copytree(tiny_model(), model)  # registered as an MLflow transformers model: a real one
-        (workspace / "reports" / "metrics").mkdir(parents=True, exist_ok=True)
+        (workspace / "reports" / "metrics" / "test").mkdir(parents=True, exist_ok=True)
         metrics = fake_metrics(mean_score, **shares)
-        (workspace / "reports" / "metrics" / "epoch3.json").write_text(json.dumps(metrics))
+        (workspace / "reports" / "metrics" / "test" / "epoch3.json").write_text(json.dumps(metrics))
         for item in overrides:  # as DVC does: -S values land in the workspace's params.yaml
             if item.startswith("data.seed="):
                 params = workspace / "params.yaml"

@@ -2,7 +2,7 @@
 
 Three sources of names, each a function (rng, n) -> n distinct names for one instance:
 
-- `reference_names`: the reference experiment's fixed list (CATEGORIES, 264 names in 7 categories), one
+- `reference_names`: the reference experiment's fixed list (CATEGORIES, 246 names in 7 categories), one
   category per instance. The `test` split keeps it, so that its scores stay comparable with the
   reference experiment and with earlier runs.
 - `open_names`: train and pool. Names composed from a large vocabulary (activities x objects x people x

@@ -2,7 +2,7 @@
 
 Three sources of names, each a function (rng, n) -> n distinct names for one instance:
 
-- `reference_names`: the reference experiment's fixed list (CATEGORIES, 264 names in 7 categories), one
+- `reference_names`: the reference experiment's fixed list (CATEGORIES, 246 names in 7 categories), one
   category per instance. The `test` split keeps it, so that its scores stay comparable with the
   reference experiment and with earlier runs.
 - `open_names`: train and pool. Names composed from a large vocabulary (activities x objects x people x
@@ -31,7 +31,10 @@ MAX_WORDS = 8
 REFERENCE_SHARE = 0.25
 # Names of one instance mostly share a theme (a coherent day); the rest come from any theme.
 SAME_THEME = 0.75
-CLAUSE_PROBABILITY = 0.3
+# Each of up to MAX_CLAUSES extra clauses (with a person, at a place, a number) is added with this
+# probability: most names stay at 1-4 words like a calendar's, 5-8 words are the tail (every clause
+# lengthens the prompt, which train.max_prompt_length and warmstart.max_length must hold).
+CLAUSE_PROBABILITY = 0.15
 MAX_CLAUSES = 2
 
 # `<` would end the parsed name; `>` and `&` read as markup; parentheses hold the times in the prompt;

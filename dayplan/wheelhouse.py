@@ -408,6 +408,13 @@ class Resolver:
                 found.append(requirement)
         return found
 
+    def _installed_metadata(self, pick: Pick, requirement: Requirement) -> Metadata:
+        """The METADATA of the version the target has (of the newest where its version is unknown)."""
+        from packaging.specifiers import SpecifierSet
+
+        public = pick.version.split("+")[0]
+        return read_metadata(self._fetch(pick.name, requirement, SpecifierSet(f"=={public}" if public else "")))
+
     def _walk(self, requirements: list[Requirement]) -> list[Pick]:
         from packaging.specifiers import SpecifierSet
         from packaging.utils import canonicalize_name
@@ -437,6 +444,8 @@ class Resolver:
                 new = extras - pick.extras
                 if new:
                     pick.extras |= new
+                    if pick.metadata is None:  # installed on the target, first asked without these extras
+                        pick.metadata = self._installed_metadata(pick, requirement)
                     queue.extend(
                         (r, f"{pick.name}[{','.join(sorted(new))}]") for r in self._dependencies(pick, new, False)
                     )
@@ -446,10 +455,9 @@ class Resolver:
             if name in self.have and _satisfies(installed, wanted):
                 pick = Pick(name, installed or "", None, extras, wanted, asked_by=[by])
                 picks[name] = pick
-                self._once(f"  = {name} {installed or ''}: the target has it".replace("  :", ":"))
-                if extras:  # its extras may need what the target lacks: the metadata of the version it has
-                    public = (installed or "").split("+")[0]
-                    pick.metadata = read_metadata(self._fetch(name, requirement, SpecifierSet(f"=={public}")))
+                self._once(f"  = {' '.join(filter(None, (name, installed)))}: the target has it")
+                if extras:  # its extras may need what the target lacks
+                    pick.metadata = self._installed_metadata(pick, requirement)
                     queue.extend(
                         (r, f"{name}[{','.join(sorted(extras))}]") for r in self._dependencies(pick, extras, False)
                     )

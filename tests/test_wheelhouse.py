@@ -130,6 +130,23 @@ def test_have_skips_only_what_its_version_satisfies(tmp_path):
     assert "nvidia-big==1.0" not in index.calls
 
 
+def test_extras_of_an_installed_package_bring_what_the_target_lacks(tmp_path):
+    index = FakeIndex(
+        tmp_path / "index",
+        {
+            "app": {"1.0": ["media", "tool"]},
+            "tool": {"1.0": ["media[image]"]},
+            "media": {"1.0": ['pycountry; extra == "image"', "numpy"], "2.0": []},
+            "pycountry": {"1.0": []},
+            "numpy": {"2.0": []},
+        },
+    )
+    # media 1.0 is installed (with numpy): asked first without extras, then with [image], whose
+    # dependency comes from the installed version's METADATA; media itself is not in the wheelhouse
+    assert resolve(index, ["app"], have={"media": "1.0"}) == {"app": "1.0", "tool": "1.0", "pycountry": "1.0"}
+    assert "media==1.0" in index.calls
+
+
 def test_one_version_per_package_when_a_later_requirement_narrows_it(tmp_path):
     index = FakeIndex(
         tmp_path / "index",

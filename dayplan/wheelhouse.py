@@ -46,6 +46,7 @@ import sys
 import tempfile
 import zipfile
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
@@ -353,14 +354,17 @@ class Resolver:
         constraints: Iterable[Requirement] = (),
         exclude: Iterable[str] = (),
         say: Callable[[str], None] = print,
+        jobs: int = 1,
     ):
         from packaging.utils import canonicalize_name
 
-        self.fetch, self.env, self.have, self.say = fetch, env, have or {}, say
+        self.fetch, self.env, self.have, self.say, self.jobs = fetch, env, have or {}, say, jobs
+        self.pool: ThreadPoolExecutor | None = None
         self.constraints = {canonicalize_name(c.name): c for c in constraints if self._applies(c)}
         self.exclude = list(exclude)
         self.learned: dict[str, SpecifierSet] = {}
-        self.fetched: dict[tuple[str, str], Path] = {}  # (name, specifier) -> wheel, across restarts
+        # (name, specifier) -> wheel, across restarts; a Future while a prefetch is under way
+        self.fetched: dict[tuple[str, str], Path | Future] = {}
         self.asks: dict[str, dict[str, str]] = {}  # name -> who asked -> specifier, across restarts
         self.said: set[str] = set()
 
@@ -374,18 +378,53 @@ class Resolver:
             self.say(line)
 
     def resolve(self, requirements: list[Requirement]) -> list[Pick]:
-        for _ in range(200):
-            try:
-                return self._walk(requirements)
-            except _Restart as restart:
-                self.learned[restart.name] = restart.specifier
-        raise WheelhouseError("the versions did not settle after 200 restarts: pin the packages with --constraint")
+        self.pool = ThreadPoolExecutor(self.jobs) if self.jobs > 1 else None
+        try:
+            for _ in range(200):
+                try:
+                    return self._walk(requirements)
+                except _Restart as restart:
+                    self.learned[restart.name] = restart.specifier
+            raise WheelhouseError("the versions did not settle after 200 restarts: pin them with --constraint")
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _wanted(self, requirement: Requirement) -> tuple[str, SpecifierSet, SpecifierSet, set[str]] | None:
+        """Name, specifier asked (a constraint's replaces the requirement's), the same joined with what the
+        earlier walks learned, and extras; None if excluded."""
+        from packaging.specifiers import SpecifierSet
+        from packaging.utils import canonicalize_name
+
+        name = canonicalize_name(requirement.name)
+        if _excluded(name, self.exclude):
+            return None
+        override = self.constraints.get(name)
+        specifier = override.specifier if override is not None else requirement.specifier
+        extras = {canonicalize_name(e) for e in requirement.extras}
+        extras |= {canonicalize_name(e) for e in override.extras} if override is not None else set()
+        return name, specifier, specifier & self.learned.get(name, SpecifierSet()), extras
+
+    def _prefetch(self, requirement: Requirement, picks: dict[str, Pick]) -> None:
+        """Start fetching what the walk will ask for, in the background (--jobs)."""
+        wanted = self._wanted(requirement) if self.pool is not None else None
+        if wanted is None:
+            return
+        name, _, specifier, _ = wanted
+        key = (name, str(specifier))
+        if name in picks or key in self.fetched or (name in self.have and _satisfies(self.have[name], specifier)):
+            return
+        self.fetched[key] = self.pool.submit(self.fetch, name, f"{requirement.name}{specifier}")
 
     def _fetch(self, name: str, requirement: Requirement, specifier: SpecifierSet) -> Path:
         key = (name, str(specifier))
-        if key not in self.fetched:
+        if not isinstance(self.fetched.get(key), Path):
             try:
-                self.fetched[key] = self.fetch(name, f"{requirement.name}{specifier}")
+                pending = self.fetched.get(key)
+                if pending is None:
+                    self.fetched[key] = self.fetch(name, f"{requirement.name}{specifier}")
+                else:
+                    self.fetched[key] = pending.result()
             except WheelhouseError as error:
                 asks = self.asks.get(name, {})
                 if len({s for s in asks.values() if s}) > 1 and str(error).startswith("no version"):
@@ -421,19 +460,18 @@ class Resolver:
 
         picks: dict[str, Pick] = {}
         queue = deque((r, "requested") for r in requirements if self._applies(r))
+        for requirement, _ in queue:
+            self._prefetch(requirement, picks)
         for requirement in requirements:
             if not self._applies(requirement):
                 self._once(f"  . {requirement}: not for this target (marker)")
         while queue:
             requirement, by = queue.popleft()
-            name = canonicalize_name(requirement.name)
-            if _excluded(name, self.exclude):
-                self._once(f"  - {name}: excluded (<- {by})")
+            found = self._wanted(requirement)
+            if found is None:
+                self._once(f"  - {canonicalize_name(requirement.name)}: excluded (<- {by})")
                 continue
-            override = self.constraints.get(name)
-            specifier = override.specifier if override is not None else requirement.specifier
-            extras = {canonicalize_name(e) for e in requirement.extras}
-            extras |= {canonicalize_name(e) for e in override.extras} if override is not None else set()
+            name, specifier, wanted, extras = found
             self.asks.setdefault(name, {})[by] = str(specifier)
             pick = picks.get(name)
             if pick is not None:
@@ -450,7 +488,6 @@ class Resolver:
                         (r, f"{pick.name}[{','.join(sorted(new))}]") for r in self._dependencies(pick, new, False)
                     )
                 continue
-            wanted = specifier & self.learned.get(name, SpecifierSet())
             installed = self.have.get(name)
             if name in self.have and _satisfies(installed, wanted):
                 pick = Pick(name, installed or "", None, extras, wanted, asked_by=[by])
@@ -470,7 +507,9 @@ class Resolver:
             picks[name] = pick
             self._once(f"  + {metadata.name} {metadata.version} ({human(wheel.stat().st_size)}) <- {by}")
             label = f"{metadata.name} {metadata.version}"
-            queue.extend((r, label) for r in self._dependencies(pick, extras, True))
+            for dependency in self._dependencies(pick, extras, True):
+                queue.append((dependency, label))
+                self._prefetch(dependency, picks)
         return sorted(picks.values(), key=lambda p: p.name)
 
 
@@ -582,6 +621,7 @@ def build(
     exclude: Iterable[str] = (),
     part_size: int | None = None,
     pip_options: list[str] | None = None,
+    jobs: int = 1,
     fetch: Callable[[str, str], Path] | None = None,
     say: Callable[[str], None] = print,
 ) -> list[Path]:
@@ -610,7 +650,7 @@ def build(
     downloads = out / ".download"
     fetch = fetch or PipFetcher(downloads, target, pip_options)
     say(f"resolving for {target.description}")
-    resolver = Resolver(fetch, env, read_have(have) if have else {}, pins, exclude, say)
+    resolver = Resolver(fetch, env, read_have(have) if have else {}, pins, exclude, say, jobs)
     picks = [p for p in resolver.resolve(parsed) if p.wheel is not None]
     wheels = [p.wheel for p in picks]
     header = {"format": FORMAT, "build": "0" * 16, "python": target.python, "platforms": target.platforms}
@@ -756,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--exclude", action="append", default=[], help="a package never fetched (glob: 'nvidia-*')")
     b.add_argument("--part-size", type=parse_size, help="largest part, e.g. 50MB or 56MiB (default: one part)")
     b.add_argument("--out", type=Path, default=Path("wheelhouse"), help="output folder (default: wheelhouse/)")
+    b.add_argument("--jobs", type=int, default=4, help="pip downloads at a time (default 4)")
     b.add_argument("--index-url", help="pip's --index-url")
     b.add_argument("--extra-index-url", action="append", default=[], help="pip's --extra-index-url")
     b.add_argument("--find-links", action="append", default=[], help="pip's --find-links (a folder of wheels)")
@@ -774,7 +815,8 @@ def main(argv: list[str] | None = None) -> int:
             pip_options += ["--no-index"] if args.no_index else []
             target = Target(args.python, args.platform)
             build(args.requirements, args.out, target, have=args.have, constraints=args.constraint,
-                  exclude=args.exclude, part_size=args.part_size, pip_options=pip_options)  # fmt: skip
+                  exclude=args.exclude, part_size=args.part_size, pip_options=pip_options,
+                  jobs=max(1, args.jobs))  # fmt: skip
             return 0
         return install(args.parts, target=args.target, dry_run=args.dry_run, keep_wheels=args.keep_wheels)
     except (WheelhouseError, OSError) as error:

@@ -147,7 +147,8 @@ def test_extras_of_an_installed_package_bring_what_the_target_lacks(tmp_path):
     assert "media==1.0" in index.calls
 
 
-def test_one_version_per_package_when_a_later_requirement_narrows_it(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_one_version_per_package_when_a_later_requirement_narrows_it(tmp_path, jobs):
     index = FakeIndex(
         tmp_path / "index",
         {
@@ -160,7 +161,8 @@ def test_one_version_per_package_when_a_later_requirement_narrows_it(tmp_path):
         },
     )
     # a takes shared 2.0 first; c's shared<2 restarts the walk with both specifiers: 2.0's dependency goes too
-    assert resolve(index, ["a", "b"]) == {"a": "1.0", "b": "1.0", "c": "1.0", "shared": "1.5", "leaf": "1.0"}
+    expected = {"a": "1.0", "b": "1.0", "c": "1.0", "shared": "1.5", "leaf": "1.0"}
+    assert resolve(index, ["a", "b"], jobs=jobs) == expected  # with prefetching (--jobs) too
 
 
 def test_conflicting_pins_fail_in_one_line_and_a_constraint_settles_them(tmp_path):

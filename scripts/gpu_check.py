@@ -2,18 +2,19 @@
 
 Runs the stages directly (no DVC needed) on the smollm2-135m-gpu recipe with 4-bit QLoRA, bf16 LoRA
 and bf16 LoRA with vLLM generation (VARIANTS), and prints stage wall times, peak GPU memory, generation
-tokens/s, GRPO s/step and the scores. scripts/gpu_check.sh stages what a bare GPU machine lacks, then calls this.
+tokens/s, GRPO s/step and the scores. Needs the GPU packages: `pip install -e '.[gpu]'`, or a wheelhouse
+on a host without a network (docs/offline-install.md).
 
     python scripts/gpu_check.py [--variants qlora bf16] [--out DIR]
     python scripts/gpu_check.py --memory-7b [24 48 80]   # after a check: README's 7B settings, measured
 
---memory-7b sizes the qwen2.5-coder-7b configuration without the Hub: a randomly initialised model of
-Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2's tokenizer padded to
+--memory-7b sizes the qwen2.5-coder-7b configuration without downloading it: a randomly initialised model
+of Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2's tokenizer padded to
 that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights rarely
 emit the end token, so nearly every completion runs to the limit: the worst case a real model can reach.
 
-Both write models/, data/, reports/ and params.gpu-*.yaml in this checkout: run them in a copy of the repository
-(scripts/gpu_sweep.sh check-start does).
+Both write models/, data/, reports/ and params.gpu-*.yaml in this checkout: run them in a checkout of their
+own (`git worktree add ../gpu-check`) where the pipeline's outputs matter.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ QWEN25_7B = dict(  # Qwen/Qwen2.5-Coder-7B-Instruct's config.json, the shape onl
     num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, rope_theta=1000000.0,
     rms_norm_eps=1e-6, tie_word_embeddings=False,
 )  # fmt: skip
-RANDOM_7B = Path("/dev/shm/qwen2.5-7b-shape")  # 15 GB in memory: no disk write on the GPU machine
+RANDOM_7B = Path("/dev/shm/qwen2.5-7b-shape")  # 15 GB in shared memory, not on disk
 
 
 class GpuMemoryPeak(threading.Thread):
@@ -162,7 +163,7 @@ def grab(pattern: str, text: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--out", default=os.environ.get("OUT", "reports/gpu_check"))
+    parser.add_argument("--out", default="reports/gpu_check", help="the tables (JSON) and one log a stage")
     parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
     parser.add_argument("--skip-setup", action="store_true", help="models/base, data and warm-start exist")
     parser.add_argument("--memory-7b", nargs="*", choices=list(CARDS), help="card sizes (GB); needs data/")

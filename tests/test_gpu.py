@@ -1,6 +1,6 @@
 """GPU paths: skipped, with the reason in the report, where no NVIDIA GPU (or the GPU extra) is present.
 
-Run them on a GPU box with `pip install -e '.[gpu]'`; scripts/gpu_check.sh runs the whole GPU path.
+Run them on a GPU box with `pip install -e '.[gpu]'`; `python scripts/gpu_check.py` runs the whole GPU path.
 """
 
 from __future__ import annotations

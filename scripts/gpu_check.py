@@ -1,6 +1,6 @@
 """GPU check: the pipeline's GPU path (train -> merge -> infer -> score) on one NVIDIA GPU, with a table.
 
-Runs the stages directly (no DVC needed) on the smollm2-135m-gpu recipe with 4-bit QLoRA, bf16 LoRA
+Runs the stages directly on the smollm2-135m-gpu model configuration with 4-bit QLoRA, bf16 LoRA
 and bf16 LoRA with vLLM generation (VARIANTS), and prints stage wall times, peak GPU memory, generation
 tokens/s, GRPO s/step and the scores. Needs the GPU packages: `pip install -e '.[gpu]'`, or a wheelhouse
 on a host without a network (docs/offline-install.md).
@@ -31,22 +31,21 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "smollm2-135m-gpu"  # the recipe of the check
-VARIANTS = {
-    "qlora": {"load_in_4bit": True},
-    "bf16": {"load_in_4bit": False},
-    "bf16-vllm": {"load_in_4bit": False, "use_vllm": True},  # TRL generates with colocated vLLM
+MODEL = "smollm2-135m-gpu"  # the model configuration of the check (conf/model/)
+VARIANTS = {  # Hydra overrides, as `dvc exp run -S` takes them
+    "qlora": ["train.model_args.load_in_4bit=true"],
+    "bf16": ["train.model_args.load_in_4bit=false"],
+    "bf16-vllm": ["train.model_args.load_in_4bit=false", "train.grpo.use_vllm=true"],  # colocated vLLM
 }
 
 # README "On a GPU": the train.* settings for the 7B configuration on each card size (GB)
 CARDS = {
-    "24": {"load_in_4bit": True, "max_seq_length": 1536},
-    "48": {"load_in_4bit": True},  # params.yaml as it is
-    "80": {"load_in_4bit": False, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3},
-}
+    "24": ["train.model_args.load_in_4bit=true", "train.grpo.max_completion_length=1088"],
+    "48": ["train.model_args.load_in_4bit=true"],  # conf/config.yaml as it is
+    "80": ["train.model_args.load_in_4bit=false", "train.grpo.use_vllm=true",
+           "train.grpo.vllm_gpu_memory_utilization=0.3"],
+}  # fmt: skip
 QWEN25_7B = dict(  # Qwen/Qwen2.5-Coder-7B-Instruct's config.json, the shape only
     hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
     num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, rope_theta=1000000.0,
@@ -73,14 +72,13 @@ class GpuMemoryPeak(threading.Thread):
             time.sleep(0.2)  # polling interval of a measurement, not a wait for a result
 
 
-def write_params(name: str, model: str, train: dict, backend: str = "auto") -> Path:
-    """params.yaml with another recipe and train.* settings, as params.gpu-NAME.yaml (DAYPLAN_PARAMS)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"] = model
-    params["train"].update(train)
-    params["evaluate"].update(backend=backend, checkpoints=[2])
+def write_params(name: str, model: str, overrides: list[str], backend: str = "auto") -> Path:
+    """params.yaml composed for `model` with the overrides, as params.gpu-NAME.yaml (DAYPLAN_PARAMS)."""
+    sys.path.insert(0, str(ROOT))  # run as a script, only scripts/ is on the path
+    from dayplan.config import write_params as compose_params
+
     path = ROOT / f"params.gpu-{name}.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    compose_params(path, [f"model={model}", *overrides, f"evaluate.backend={backend}", "evaluate.checkpoints=[2]"])
     return path
 
 
@@ -145,9 +143,9 @@ def memory_7b(cards: list[str], out: Path) -> None:
     results = {}
     for card in cards:
         # one optimizer step: one prompt x num_generations completions (rows: some prompts are too long)
-        one_step = {**CARDS[card], "rows": 8, "num_train_epochs": 1, "max_steps": 1, "log_samples_every": 1}
-        path = write_params(f"7b-{card}", "qwen2.5-coder-7b", one_step)
-        print(f"{card} GB card: train.{' train.'.join(f'{k}={v}' for k, v in CARDS[card].items())}", flush=True)
+        one_step = ["train.rows=8", "train.grpo.num_train_epochs=1", "train.grpo.max_steps=1"]
+        path = write_params(f"7b-{card}", "qwen2.5-coder-7b", [*CARDS[card], *one_step, "train.log_samples_every=1"])
+        print(f"{card} GB card: {' '.join(CARDS[card])}", flush=True)
         results[f"7b/{card}GB/train"] = stage(f"7b-{card}GB-train", ["stages.train"], path, out)
         shutil.rmtree(ROOT / "models/grpo", ignore_errors=True)
     table = summarise(results)

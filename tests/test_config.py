@@ -162,3 +162,17 @@ def test_config_cli_recomposes_params(tmp_path, monkeypatch, repo_root):
 def test_params_model_round_trip():
     params = validate(compose(), "params.yaml")
     assert isinstance(params, Params) and params.train.seed == params.train.grpo["seed"]
+
+
+def test_gpu_check_settings_are_valid_params(tmp_path, repo_root):
+    """The GPU check's variants and README's 7B card settings (scripts/gpu_check.py) compose into valid params."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", repo_root / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    runs = [("smollm2-135m-gpu", v) for v in gpu_check.VARIANTS.values()]
+    runs += [("qwen2.5-coder-7b", c) for c in gpu_check.CARDS.values()]
+    for model, overrides in runs:
+        params = validate(compose([f"model={model}", *overrides]), model)
+        assert params.model.name == model

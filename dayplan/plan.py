@@ -162,7 +162,8 @@ def report(instance: Instance, completion: str) -> str:
         lines += schedule_lines(events, instance)
     else:
         answer = completion.strip().replace("\n", " ")
-        lines.append(f"  (no <event> parsed) raw answer: {answer[:300]!r}" + (" ..." if len(answer) > 300 else ""))
+        cut = " ..." if len(answer) > 300 else ""
+        lines.append(f"  (no <event> parsed) raw answer: {answer[:300]!r}{cut}" if answer else "  (no answer)")
     if verdict.broken_rule is None:
         lines.append(f"Verdict: score {verdict.score:.2f} / 100 (weighted duration {verdict.value} of {optimum})")
     else:

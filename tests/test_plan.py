@@ -103,6 +103,7 @@ def test_report_shows_schedule_verdict_and_optimum():
     garbage = plan.report(instance, "lorem ipsum")
     assert "(no <event> parsed) raw answer: 'lorem ipsum'" in garbage
     assert "Verdict: score 0.00 / 100, broken rule: format" in garbage
+    assert "\n  (no answer)\n" in plan.report(instance, " \n")
     assert garbage.endswith("\n".join(plan.schedule_lines(best, instance))) and optimum == 345
 
 

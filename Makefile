@@ -1,4 +1,4 @@
-.PHONY: install quality test ci repro
+.PHONY: install quality test ci repro compare
 
 LINTED = dayplan stages tests scripts benchmarks
 
@@ -18,3 +18,7 @@ ci:
 
 repro:
 	. .venv/bin/activate && dvc repro
+
+compare:  # experiments side by side: the main params and scores, and dvc_plots/index.html with their curves
+	.venv/bin/dvc exp show --md --drop '.*' --keep 'Experiment|reward\.|train\.grpo\.learning_rate|.*epoch3\.json:(mean_score|valid_schedules)'
+	.venv/bin/dvc plots diff $$(.venv/bin/dvc exp list --name-only)

@@ -96,6 +96,62 @@ class Instance:
         return "\n".join(lines)
 
 
+def check_instance(instance: Instance) -> None:
+    """A user's instance must be one the task can pose: ValueError (one line) naming the first problem.
+
+    At least 2 events, names unique and writable in an <event> (no '<', no line break), times 'HH:MM'
+    with the end after the start, and every priority one of the events.
+    """
+    if len(instance.events) < 2:
+        raise ValueError(f"need at least 2 events, got {len(instance.events)}")
+    seen: set[str] = set()
+    for event in instance.events:
+        if not event.name.strip() or "<" in event.name or "\n" in event.name:
+            raise ValueError(f"event name {event.name!r}: expected non-empty text without '<' or line breaks")
+        if event.name in seen:
+            raise ValueError(f"duplicate event name {event.name!r}")
+        seen.add(event.name)
+        start, end = parse_time(event.start), parse_time(event.end)
+        if end <= start:
+            raise ValueError(f"event {event.name!r} ends at {event.end}, not after its start {event.start}")
+    unknown = sorted(instance.priorities - seen)
+    if unknown:
+        raise ValueError(f"priority {unknown[0]!r} is not one of the events")
+
+
+_EVENT_LINE_RE = re.compile(r"- (.+) \((\S+) - (\S+)\)")
+_PRIORITY_LINE_RE = re.compile(r"- (.+)")
+
+
+def parse_instance_text(text: str) -> Instance:
+    """The prompt's instance part (Instance.text(), or a whole user prompt ending with it) -> Instance.
+
+    ValueError (one line) for text that is not in that format; the values are not checked here
+    (check_instance does).
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    if "Events:" not in lines:
+        raise ValueError("expected a line 'Events:' followed by lines '- Name (HH:MM - HH:MM)'")
+    events: list[tuple[str, str, str]] = []
+    priorities: list[str] = []
+    section = "events"
+    for number, line in enumerate(lines[lines.index("Events:") + 1 :], lines.index("Events:") + 2):
+        if not line:
+            continue
+        if line == "Priorities:":
+            section = "priorities"
+            continue
+        match = (_EVENT_LINE_RE if section == "events" else _PRIORITY_LINE_RE).fullmatch(line)
+        if match is None:
+            expected = "'- Name (HH:MM - HH:MM)'" if section == "events" else "'- Name'"
+            raise ValueError(f"line {number}: expected {expected}, got {line!r}")
+        if section == "events":
+            events.append((match.group(1), match.group(2), match.group(3)))
+        else:
+            priorities.append(match.group(1))
+    return Instance.from_row(events, priorities)
+
+
 # --- Exact optimum: weighted interval scheduling -------------------------------------------------
 
 

@@ -1,0 +1,47 @@
+"""Try a model on your own day: its schedule, the judge's verdict and the optimum.
+
+    python -m stages.plan EVENTS_FILE [--model DIR] [--priorities NAME ...] [--max-new-tokens N]
+
+EVENTS_FILE is JSON, {"events": [["Team sync", "09:00", "09:30"], ...], "priorities": ["Team sync"]},
+or the prompt's text ("Events:" then "- Team sync (09:00 - 09:30)" lines, "Priorities:" then "- Team sync").
+The model is --model, else models:/<retrain.registered_model>@champion from the MLflow registry, else
+the newest the pipeline built (models/merged/epoch<highest>, models/warmstart, models/base). Greedy
+generation with transformers, as the infer stage does without a GPU. A bad file ends with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dayplan.config import ParamsError, load_params
+from dayplan.plan import PlanError, complete, pick_model, read_instance, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("events_file", help="JSON or prompt-text events file")
+    parser.add_argument("--model", help="a model folder (default: the champion, else the newest pipeline model)")
+    parser.add_argument("--priorities", nargs="*", metavar="NAME", help="priority events (replace the file's)")
+    parser.add_argument("--max-new-tokens", type=int, help="default: params.yaml evaluate.max_new_tokens, or 1024")
+    args = parser.parse_args()
+    registered_model, max_new_tokens = "dayplan-scheduler", 1024
+    if Path("params.yaml").exists():
+        try:
+            params = load_params("params.yaml")
+        except ParamsError as error:
+            sys.exit(f"error: {error}")
+        registered_model, max_new_tokens = params.retrain.registered_model, params.evaluate.max_new_tokens
+    try:
+        instance = read_instance(args.events_file, args.priorities)
+        model_dir, chosen = pick_model(args.model, registered_model)
+    except PlanError as error:
+        sys.exit(f"error: {error}")
+    print(f"Model: {model_dir} ({chosen})")
+    completion = complete(model_dir, instance, args.max_new_tokens or max_new_tokens)
+    print(report(instance, completion))
+
+
+if __name__ == "__main__":
+    main()

@@ -89,8 +89,9 @@ def context(params, summaries: dict[str, dict]) -> dict:
         "epochs": params.train.grpo.get("num_train_epochs"),
         "generation": f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}",
         "subset_note": (
-            f"Sized for a laptop: a subset of the data ({train_rows} of {params.data.n_train} train rows, "
-            f"{test_rows} of {params.data.n_test} test rows)."
+            f"A smoke run sized for a laptop: {train_rows} of {params.data.n_train} train rows, {test_rows} of "
+            f"{params.data.n_test} test rows. It checks that every stage runs, not what GRPO learns: that is the "
+            "GPU configuration's job (`model=smollm2-135m-quality`, docs/results-gpu.md)."
             if subset
             else ""
         ),

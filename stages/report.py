@@ -81,7 +81,7 @@ def context(params, summaries: dict[str, dict]) -> dict:
     train_rows = params.train.rows or params.data.n_train
     rows = {split: max((m["n"] for m in s["models"].values()), default=0) for split, s in summaries.items()}
     test_rows = rows.get(SINGLE_SPLIT, 0)
-    subset = train_rows < params.data.n_train or 0 < test_rows < params.data.n_test
+    subset = 0 < test_rows < params.data.n_test  # evaluated on a subset: the CPU default
     return {
         "model": params.model.name,
         "eval_rows": ", ".join(f"{n} `{split}` rows" for split, n in rows.items()),

@@ -95,6 +95,27 @@ class Instance:
         lines += [f"- {e.name}" for e in ordered if e.name in self.priorities]
         return "\n".join(lines)
 
+    def same_as(self, other: Instance) -> bool:
+        """The same events and priorities, in any order."""
+        return sorted(self.events) == sorted(other.events) and self.priorities == other.priorities
+
+
+_PROMPT_EVENT_RE = re.compile(r"- (.+) \((\d{2}:\d{2}) - (\d{2}:\d{2})\)")
+
+
+def parse_instance_text(text: str) -> Instance | None:
+    """The instance that a prompt in Instance.text's layout lists (any order), or None for another layout."""
+    events_part, found, priorities_part = text.strip().partition("\n\nPriorities:")
+    lines = events_part.splitlines()
+    if not found or not lines or lines[0] != "Events:":
+        return None
+    matches = [_PROMPT_EVENT_RE.fullmatch(line.strip()) for line in lines[1:]]
+    priority_lines = [line.strip() for line in priorities_part.splitlines() if line.strip()]
+    if None in matches or not all(line.startswith("- ") for line in priority_lines):
+        return None
+    events = tuple(Event(*match.groups()) for match in matches)
+    return Instance(events, frozenset(line[2:] for line in priority_lines))
+
 
 # --- Exact optimum: weighted interval scheduling -------------------------------------------------
 

@@ -102,6 +102,6 @@ def parse_json_object(text: str, where: str) -> dict:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """The JSON objects of a .jsonl file, one a line (blank lines skipped)."""
+    """The JSON objects of a .jsonl file, one a line (blank lines skipped); errors say 'line N: ...'."""
     with open(path) as handle:
-        return [parse_json_object(line, f"{path}:{number}") for number, line in enumerate(handle, 1) if line.strip()]
+        return [parse_json_object(line, f"line {number}") for number, line in enumerate(handle, 1) if line.strip()]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from dayplan.config import load_params_or_exit
-from dayplan.dataset import read_rows
-from dayplan.inference import complete_all, count_tokens, generation_settings, pick_backend
+from dayplan.dataset import read_rows, rows_fingerprint
+from dayplan.inference import ModelLoadError, complete_all, count_tokens, generation_settings, partial_key, pick_backend
 from dayplan.io import write_jsonl
+from dayplan.scoring import SKIPPED
 from dayplan.task import chat_messages
 
 OUT_DIR = Path("reports/completions")
@@ -25,19 +27,25 @@ def main() -> None:
     out = OUT_DIR / f"{args.name}.jsonl"
 
     skipped = Path(args.model) / "SKIPPED.json"
-    if skipped.exists():  # e.g. the warm-start is disabled: nothing to evaluate
+    if skipped.exists():  # e.g. the warm-start is disabled: nothing to evaluate, and the score stage says so
         print(f"{args.name}: skipped ({skipped.read_text().strip()})")
-        write_jsonl(out, [])
+        write_jsonl(out, [{SKIPPED: skipped.read_text().strip()}])
         return
-
-    rows = read_rows(args.data)[: params.evaluate.rows]
+    try:
+        rows = read_rows(args.data)[: params.evaluate.rows]
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {args.data}: {error}")
     backend = pick_backend(params.evaluate.backend)
     print(f"{args.name}: {len(rows)} test prompts with the {backend} backend")
     settings = generation_settings(params.evaluate, backend)
+    key = partial_key(settings, args.model, rows_fingerprint(rows))
     conversations = [chat_messages(row["prompt"]) for row in rows]
     partial = OUT_DIR / f".{args.name}.partial.jsonl"
     started = time.perf_counter()
-    completions = complete_all(args.model, conversations, settings, params.evaluate, partial, args.name)
+    try:
+        completions = complete_all(args.model, conversations, settings, params.evaluate, partial, args.name, key)
+    except ModelLoadError as error:
+        sys.exit(f"error: --model {error}")
     seconds = time.perf_counter() - started
     tokens = count_tokens(args.model, [c["completion"] for c in completions])
     print(f"{args.name}: {tokens} new tokens in {seconds:.1f} s ({tokens / seconds:.0f} tokens/s, model load included)")

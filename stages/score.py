@@ -3,8 +3,9 @@
 Pipeline use (dvc.yaml):  python -m stages.score --name epoch3
 Any completions file:     python -m stages.score --data DATA --completions COMPLETIONS --out OUT
 DATA is .parquet or .jsonl with the dataset's columns; COMPLETIONS is .jsonl with `id` (row index in
-DATA) and `completion`. OUT gets one JSON line per completion (id, score, broken_rule) and the
-aggregates go beside it, in OUT with the suffix .metrics.json.
+DATA) and `completion`, at most one a row. OUT gets one JSON line per row (id, score, broken_rule; a row
+without a completion scores 0 as `missing`) and the aggregates go beside it, in OUT with the suffix
+.metrics.json. The pipeline scores the first evaluate.rows test rows, as the infer stage answers them.
 """
 
 from __future__ import annotations
@@ -13,46 +14,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from dayplan.data import row_instance
-from dayplan.dataset import check_optima, read_rows
+from dayplan.dataset import read_rows
 from dayplan.io import read_jsonl, write_json, write_jsonl
-from dayplan.task import BROKEN_RULES, aggregate, judge
+from dayplan.scoring import CompletionsError, evaluate
 
 
-def score_rows(rows: list[dict], completions: list[dict], source: str) -> list[dict]:
-    scored = []
-    for number, item in enumerate(completions, 1):
-        row_id = item.get("id")
-        if not isinstance(row_id, int) or not 0 <= row_id < len(rows):
-            raise ValueError(f"{source}: line {number}: id must be a row index 0..{len(rows) - 1}, got {row_id!r}")
-        if "completion" not in item:
-            raise ValueError(f"{source}: line {number}: missing field 'completion'")
-        row = rows[row_id]
-        verdict = judge(item["completion"], row_instance(row), row["optimal_score"])
-        scored.append({"id": row_id, "score": verdict.score, "broken_rule": verdict.broken_rule})
-    return scored
+def paths(args, parser) -> tuple[str, str, Path, Path, int | None]:
+    """data, completions, scores out, metrics out, and how many rows are evaluated (None = all)."""
+    if args.name:
+        from dayplan.config import load_params_or_exit
+
+        rows = load_params_or_exit().evaluate.rows
+        out = Path(args.out or f"reports/scores/{args.name}.jsonl")
+        metrics_out = Path(f"reports/metrics/{args.name}.json") if not args.out else out.with_suffix(".metrics.json")
+        data = args.data or "data/test.parquet"
+        return data, args.completions or f"reports/completions/{args.name}.jsonl", out, metrics_out, rows
+    if args.data and args.completions and args.out:
+        return args.data, args.completions, Path(args.out), Path(args.out).with_suffix(".metrics.json"), None
+    parser.error("give --name, or all of --data, --completions and --out")
 
 
-def metrics(scored: list[dict]) -> dict:
-    """Aggregates for DVC: mean score, valid schedules, share optimal, and the share of each broken rule."""
-    from dayplan.task import Verdict
-
-    summary = aggregate([Verdict(s["score"], s["broken_rule"], 0) for s in scored])
-    n = summary["n"]
-    for rule in BROKEN_RULES:
-        summary[f"share_{rule}"] = summary[f"broken_{rule}"] / n if n else 0.0
-    return summary
-
-
-def run(data: str, completions_path: str, out: Path, metrics_out: Path) -> dict:
-    rows = read_rows(data)
-    check_optima(rows, data)
-    completions = read_jsonl(completions_path)
-    scored = score_rows(rows, completions, completions_path)
-    summary = metrics(scored)
-    write_jsonl(out, scored)
-    write_json(metrics_out, summary)
-    return summary
+def read_or_exit(read, path: str) -> list[dict]:
+    try:
+        return read(path)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {path}: {error}")
 
 
 def main() -> None:
@@ -60,24 +46,23 @@ def main() -> None:
     parser.add_argument("--name", help="pipeline mode: score reports/completions/NAME.jsonl")
     parser.add_argument("--data", help="dataset rows (.parquet or .jsonl)")
     parser.add_argument("--completions", help="completions .jsonl with id and completion")
-    parser.add_argument("--out", help="per-completion scores .jsonl")
-    args = parser.parse_args()
-    if args.name:
-        data = args.data or "data/test.parquet"
-        completions = args.completions or f"reports/completions/{args.name}.jsonl"
-        out = Path(args.out or f"reports/scores/{args.name}.jsonl")
-        metrics_out = Path(f"reports/metrics/{args.name}.json") if not args.out else out.with_suffix(".metrics.json")
-    elif args.data and args.completions and args.out:
-        data, completions, out = args.data, args.completions, Path(args.out)
-        metrics_out = out.with_suffix(".metrics.json")
-    else:
-        parser.error("give --name, or all of --data, --completions and --out")
+    parser.add_argument("--out", help="per-row scores .jsonl")
+    data, completions, out, metrics_out, n_rows = paths(parser.parse_args(), parser)
+    rows = read_or_exit(read_rows, data)[:n_rows]
     try:
-        summary = run(data, completions, out, metrics_out)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+        scored, summary = evaluate(rows, read_or_exit(read_jsonl, completions))
+    except CompletionsError as error:
+        sys.exit(f"error: {completions}: {error}")
+    write_jsonl(out, scored)
+    write_json(metrics_out, summary)
+    if "skipped" in summary:
+        print(f"{completions}: not evaluated ({summary['skipped']}) -> {metrics_out}")
+        return
+    if summary["broken_missing"]:
+        print(f"warning: {summary['broken_missing']} of {summary['n']} rows have no completion (scored 0)")
     print(
-        f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} completions, "
+        f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} rows "
+        f"({summary['completions']} completions, coverage {summary['coverage']:.0%}), "
         f"{summary['valid_schedules']} valid -> {out}, {metrics_out}"
     )
 

@@ -72,4 +72,4 @@ def test_hostile_jsonl_lines_are_one_line_errors(tmp_path, line, expected):
     path.write_text('{"id": 0}\n' + line + "\n")
     with pytest.raises(ValueError, match=expected) as error:
         io.read_jsonl(path)
-    assert str(error.value).startswith(f"{path}:2: ") and "\n" not in str(error.value)
+    assert str(error.value).startswith("line 2: ") and "\n" not in str(error.value)

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dayplan.tracking import tracking_uri
+from dayplan.tracking import check_reachable, tracking_uri
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -36,6 +36,7 @@ def tag_metrics(tags: dict[str, str]) -> dict:
 def client():
     from mlflow import MlflowClient
 
+    check_reachable(tracking_uri())
     return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
 
 

@@ -176,7 +176,7 @@ def fake_workspace(tmp_path, monkeypatch):
     return tmp_path
 
 
-def fake_experiment(workspace: Path, mean_score: float, **shares: float):
+def fake_experiment(workspace: Path, mean_score: float, evaluation: dict | None = None, **shares: float):
     """Stands in for `dvc exp run`: the outputs retrain reads, and a fresh pipeline run in MLflow."""
 
     def run(name: str, overrides: list[str], lock_fd: int) -> None:
@@ -191,7 +191,7 @@ def fake_experiment(workspace: Path, mean_score: float, **shares: float):
         model.mkdir(parents=True, exist_ok=True)
         (model / "config.json").write_text("{}")
         (workspace / "reports" / "metrics").mkdir(parents=True, exist_ok=True)
-        metrics = fake_metrics(mean_score, **shares)
+        metrics = fake_metrics(mean_score, **shares) | (evaluation or {})
         (workspace / "reports" / "metrics" / "epoch3.json").write_text(json.dumps(metrics))
         for item in overrides:  # as DVC does: -S values land in the workspace's params.yaml
             if item.startswith("data.seed="):
@@ -235,6 +235,23 @@ def test_retrain_promotes_rejects_then_promotes(fake_workspace, monkeypatch, cap
     assert len(list((fake_workspace / "reports" / "retrain").glob("*.json"))) == 4  # 3 decisions + latest.json
     run_tags = client.get_run(third["challenger"]["run_id"]).data.tags
     assert run_tags["retrain.decision"] == "promoted" and run_tags["retrain.version"] == "3"
+
+
+def test_partial_or_foreign_evaluations_are_registered_but_never_promoted(fake_workspace, monkeypatch):
+    def retrain_with(score: float, evaluation: dict | None = None) -> dict:
+        monkeypatch.setattr(retrain, "dvc_exp_run", fake_experiment(fake_workspace, score, evaluation))
+        monkeypatch.setattr(sys, "argv", ["retrain", "-S", "retrain.data_seed_strategy=keep"])
+        retrain_stage.main()
+        return json.loads((fake_workspace / "reports" / "retrain" / "latest.json").read_text())
+
+    one_row = retrain_with(100.0, {"n": 8, "completions": 1, "coverage": 0.125})
+    assert one_row["decision"] == "rejected" and one_row["reason"].startswith("challenger answered 1 of 8 test rows")
+    assert retrain_with(60.0)["decision"] == "promoted"
+    other_rows = retrain_with(100.0, {"test_set_sha256": "0" * 64})
+    assert other_rows["decision"] == "rejected" and other_rows["same_test_set"] is False
+    assert "not comparable" in other_rows["reason"]
+    champion = registry.champion_version(registry.client(), "dayplan-scheduler")
+    assert str(champion.version) == "2"
 
 
 def test_failed_experiment_leaves_the_champion_and_resumes_the_plan(fake_workspace, monkeypatch):

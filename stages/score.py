@@ -19,19 +19,25 @@ from dayplan.io import read_jsonl, write_json, write_jsonl
 from dayplan.scoring import CompletionsError, evaluate
 
 
-def paths(args, parser) -> tuple[str, str, Path, Path, int | None]:
-    """data, completions, scores out, metrics out, and how many rows are evaluated (None = all)."""
+def paths(args, parser) -> tuple[str, str, Path, Path]:
+    """data, completions, per-row scores out, metrics out."""
     if args.name:
-        from dayplan.config import load_params_or_exit
-
-        rows = load_params_or_exit().evaluate.rows
         out = Path(args.out or f"reports/scores/{args.name}.jsonl")
         metrics_out = Path(f"reports/metrics/{args.name}.json") if not args.out else out.with_suffix(".metrics.json")
         data = args.data or "data/test.parquet"
-        return data, args.completions or f"reports/completions/{args.name}.jsonl", out, metrics_out, rows
+        return data, args.completions or f"reports/completions/{args.name}.jsonl", out, metrics_out
     if args.data and args.completions and args.out:
-        return args.data, args.completions, Path(args.out), Path(args.out).with_suffix(".metrics.json"), None
+        return args.data, args.completions, Path(args.out), Path(args.out).with_suffix(".metrics.json")
     parser.error("give --name, or all of --data, --completions and --out")
+
+
+def evaluated_rows(args) -> int | None:
+    """How many test rows the pipeline evaluates (evaluate.rows); all of DATA for any other file."""
+    if not args.name:
+        return None
+    from dayplan.config import load_params_or_exit
+
+    return load_params_or_exit().evaluate.rows
 
 
 def read_or_exit(read, path: str) -> list[dict]:
@@ -47,8 +53,9 @@ def main() -> None:
     parser.add_argument("--data", help="dataset rows (.parquet or .jsonl)")
     parser.add_argument("--completions", help="completions .jsonl with id and completion")
     parser.add_argument("--out", help="per-row scores .jsonl")
-    data, completions, out, metrics_out, n_rows = paths(parser.parse_args(), parser)
-    rows = read_or_exit(read_rows, data)[:n_rows]
+    args = parser.parse_args()
+    data, completions, out, metrics_out = paths(args, parser)
+    rows = read_or_exit(read_rows, data)[: evaluated_rows(args)]
     try:
         scored, summary = evaluate(rows, read_or_exit(read_jsonl, completions))
     except CompletionsError as error:

@@ -112,9 +112,7 @@ def test_a_row_worth_nothing_stops_before_scoring(tmp_path, monkeypatch, rows):
     )
 
 
-def test_pipeline_mode_from_another_folder_names_the_folder(tmp_path, monkeypatch, repo_root):
-    (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
-    (tmp_path / "recipes").symlink_to(repo_root / "recipes")
+def test_pipeline_mode_from_another_folder_names_the_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     monkeypatch.setattr(sys, "argv", ["score", "--name", "epoch3"])

@@ -1,20 +1,25 @@
 """Completions for the test prompts: vLLM when it is installed and a GPU is present, else transformers.
 
-Either backend writes the same rows: id (row index in the test split), completion, and the generation
-settings. Finished batches are appended to a partial file, so a run that dies half-way resumes there.
+Either backend writes the same rows: id (row index in the test split), completion, the generation
+settings and the fingerprint of the test rows. Finished completions are appended to a partial file, so a
+run that dies half-way resumes there, but only for the same model files, test rows and settings: the
+partial file's first line holds that key, and any other key starts over.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
+from dayplan.io import no_space_exits
 
-from dayplan.io import read_jsonl
+
+class ModelLoadError(ValueError):
+    """The model (folder or Hub id) cannot be loaded: one line naming it and why."""
 
 
 def cuda_available() -> bool:
@@ -52,10 +57,13 @@ def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], s
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    try:  # a missing folder or an offline Hub id
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{model_dir}: cannot load the model ({_first_line(error)})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     torch.manual_seed(settings["seed"])
     sampling = {"do_sample": settings["temperature"] > 0}
     if sampling["do_sample"]:
@@ -112,14 +120,50 @@ def generate_vllm(
         yield output.outputs[0].text
 
 
-def _partial_rows(partial: Path, settings: dict) -> list[dict]:
-    """Rows a killed run already produced with the same settings (else start over)."""
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def model_fingerprint(model: str) -> str:
+    """Which model files these are: each file's path, size and modification time; a Hub id stands for itself.
+
+    Hashing the weights of a 7B model would take longer than a resume saves; a retrain or a checkout
+    writes new files, and so changes the fingerprint.
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        return f"hub:{model}"
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def partial_key(settings: dict, model: str, test_set: str) -> dict:
+    """What completions in a partial file must have been made with to be reused."""
+    return {"settings": settings, "model": model_fingerprint(model), "test_set": test_set}
+
+
+def _partial_rows(partial: Path, key: dict) -> list[dict]:
+    """Rows a killed run already produced under the same key, in id order (else none: start over)."""
     if not partial.exists():
         return []
-    rows = read_jsonl(partial)
-    if rows and all(all(row.get(k) == v for k, v in settings.items()) for row in rows):
-        return rows
-    return []
+    rows = []
+    with open(partial) as handle:
+        try:
+            if json.loads(handle.readline()) != {"partial_key": key}:
+                return []
+            for line in handle:
+                if not line.endswith("\n"):  # the last line, cut by the kill
+                    break
+                rows.append(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return []
+    if [row.get("id") for row in rows] != list(range(len(rows))):
+        return []
+    return rows
 
 
 def complete_all(
@@ -129,24 +173,33 @@ def complete_all(
     evaluate,
     partial: Path,
     name: str,
+    key: dict,
 ) -> list[dict]:
-    """Completions in order, resuming from `partial`; `evaluate` (params) sizes batches and the vLLM engine."""
-    done = _partial_rows(partial, settings)
+    """Completions in order, resuming from `partial` when its key is `key` (see partial_key).
+
+    `evaluate` (params) sizes batches and the vLLM engine. A line per saved batch says how far it got.
+    """
+    done = _partial_rows(partial, key)
     if done:
         print(f"{name}: resuming after {len(done)} completions found in {partial}")
+    elif partial.exists():
+        print(f"{name}: nothing to reuse in {partial} (another model, test set or settings): starting over")
     todo = conversations[len(done) :]
     if settings["backend"] == "vllm":
         stream = generate_vllm(model_dir, todo, settings, evaluate)
     else:
-        stream = tqdm(generate_transformers(model_dir, todo, settings, evaluate.batch_size), total=len(todo), desc=name)
+        stream = generate_transformers(model_dir, todo, settings, evaluate.batch_size)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    first_id = len(done)
-    with open(partial, "a" if done else "w") as handle:
-        for offset, text in enumerate(stream):
-            row = {"id": first_id + offset, "completion": text, "model": name, **settings}
+    with no_space_exits(partial), open(partial, "w") as handle:  # rewritten: drops a line cut by a kill
+        handle.write(json.dumps({"partial_key": key}) + "\n")
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in done)
+        for text in stream:
+            row = {"id": len(done), "completion": text, "model": name, **settings, "test_set": key["test_set"]}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             handle.flush()
             done.append(row)
+            if len(done) % evaluate.batch_size == 0 or len(done) == len(conversations):
+                print(f"{name}: {len(done)}/{len(conversations)} completions saved", flush=True)
     return done
 
 

@@ -1,20 +1,18 @@
-"""Champion/challenger gate in the MLflow Model Registry.
+"""The MLflow Model Registry side of the champion/challenger gate (the decision itself: dayplan/gate.py).
 
-A retrained model (the challenger) replaces the current champion only when its mean score beats the
-champion's by a margin and no broken rule got more frequent than the champion's share plus a tolerance.
-Both outcomes are registered: the winner gets the alias `champion`, a loser the alias `challenger` and a
-`rejected_reason` tag. A version's evaluation metrics are stored as `metric.<name>` tags so that the next
-gate can compare without re-scoring; alias history is kept as `champion_from` / `champion_until` tags.
+Both outcomes of the gate are registered: the winner gets the alias `champion`, a loser the alias
+`challenger` and a `rejected_reason` tag. A version's evaluation metrics (test set fingerprint and
+coverage included) are stored as `metric.<name>` tags so that the next gate can compare without
+re-scoring; alias history is kept as `champion_from` / `champion_until` tags.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dayplan.tracking import tracking_uri
+from dayplan.tracking import check_reachable, tracking_uri
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -22,42 +20,8 @@ METRIC_PREFIX = "metric."
 ARTIFACT_PATH = "model"
 
 
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-
-
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def broken_rules(metrics: dict) -> list[str]:
-    """Rule names with a share_<rule> metric (share_optimal is a success share, not a broken rule)."""
-    return sorted(key[len("share_") :] for key in metrics if key.startswith("share_") and key != "share_optimal")
-
-
-def decide(challenger: dict, champion: dict | None, margin: float, rule_tolerance: float) -> Decision:
-    """The gate. Pure: metrics dicts as written by the score stage (mean_score, share_<rule>, ...)."""
-    if champion is None:
-        return Decision(True, "no champion yet")
-    needed = champion["mean_score"] + margin
-    if challenger["mean_score"] < needed:
-        return Decision(
-            False,
-            f"mean_score {challenger['mean_score']:.4g} < champion {champion['mean_score']:.4g} + margin {margin:g}",
-        )
-    for rule in broken_rules(challenger):
-        ours, theirs = challenger[f"share_{rule}"], champion.get(f"share_{rule}", 0.0)
-        if ours > theirs + rule_tolerance:
-            return Decision(
-                False, f"share_{rule} {ours:.4g} > champion {theirs:.4g} + rule_tolerance {rule_tolerance:g}"
-            )
-    return Decision(
-        True,
-        f"mean_score {challenger['mean_score']:.4g} >= champion {champion['mean_score']:.4g} + margin {margin:g}, "
-        f"no broken rule more frequent than the champion's + {rule_tolerance:g}",
-    )
 
 
 def metric_tags(metrics: dict) -> dict[str, str]:
@@ -72,6 +36,7 @@ def tag_metrics(tags: dict[str, str]) -> dict:
 def client():
     from mlflow import MlflowClient
 
+    check_reachable(tracking_uri())
     return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
 
 

@@ -240,8 +240,10 @@ def plot_intervals(summaries: dict[str, dict], path: Path) -> None:
 
 
 def samples(result: dict) -> list[tuple[str, dict, dict]]:
-    """Best, typical (median score) and worst completion of one model."""
-    ranked = sorted(zip(result["scores"], result["completions"]), key=lambda pair: pair[0]["score"])
+    """Best, typical (median score) and worst completion of one model (rows without one are left out)."""
+    by_id = {completion["id"]: completion for completion in result["completions"]}
+    answered = [(score, by_id[score["id"]]) for score in result["scores"] if score["id"] in by_id]
+    ranked = sorted(answered, key=lambda pair: pair[0]["score"])
     if not ranked:
         return []
     picks = {"best": ranked[-1], "typical": ranked[len(ranked) // 2], "worst": ranked[0]}

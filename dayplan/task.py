@@ -95,6 +95,10 @@ class Instance:
         lines += [f"- {e.name}" for e in ordered if e.name in self.priorities]
         return "\n".join(lines)
 
+    def same_as(self, other: Instance) -> bool:
+        """The same events and priorities, in any order."""
+        return sorted(self.events) == sorted(other.events) and self.priorities == other.priorities
+
 
 def check_instance(instance: Instance) -> None:
     """A user's instance must be one the task can pose: ValueError (one line) naming the first problem.

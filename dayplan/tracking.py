@@ -2,6 +2,11 @@
 
 Local by default (SQLite in the repository root: mlflow.db, ignored by git); any tracking server by
 MLFLOW_TRACKING_URI. The train stage records the run id in models/grpo/mlflow_run.json.
+
+A tracking server that does not accept a connection within CONNECT_TIMEOUT_S ends the stage with one
+line before anything runs: MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES, 7 by default) take
+about 4 minutes to give up on it. They stay as they are for the calls that follow, so that a server
+restarting during a long training run does not end it.
 """
 
 from __future__ import annotations
@@ -9,17 +14,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "dayplan")
 RUN_FILE = Path("models/grpo/mlflow_run.json")
+CONNECT_TIMEOUT_S = 5.0
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def check_reachable(uri: str) -> None:
+    """Exit with one line unless an http(s) tracking server at `uri` accepts a connection (other URIs pass).
+
+    Any stage that tracks needs its server, so this ends the process wherever it is called.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    server = f"{parts.scheme}://{parts.hostname}:{port}"  # no credentials in the message
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise SystemExit(
+            f"error: MLFLOW_TRACKING_URI: no tracking server answers at {server} ({reason}); "
+            "start it, or unset MLFLOW_TRACKING_URI to track in ./mlflow.db"
+        ) from None
 
 
 class _Untracked:
@@ -39,6 +67,7 @@ def _mlflow():
         print("notice: mlflow is not installed, this run is not tracked")
         return None
 
+    check_reachable(tracking_uri())
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(EXPERIMENT)
     return mlflow

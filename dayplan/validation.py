@@ -1,4 +1,4 @@
-"""Data validation of the train/test splits with Great Expectations (1.x).
+"""Data validation of every split the pipeline reads (train, test, warm-start pool) with Great Expectations 1.x.
 
 The dataset's rules (valid times, known priorities, correct optima...) are per-row facts about nested
 lists, which GX's built-in expectations cannot see. So each rule becomes a derived per-row column computed
@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from dayplan.data import row_instance
-from dayplan.task import count_overlapping_pairs, parse_time, solve
+from dayplan.task import count_overlapping_pairs, parse_instance_text, parse_time, solve
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "pool")
 RULE_COLUMNS = (
     "n_events",
     "times_valid",
@@ -24,6 +24,7 @@ RULE_COLUMNS = (
     "priorities_known",
     "optimal_score_correct",
     "overlapping_pairs",
+    "prompt_matches_events",
     "prompt_in_other_split",
 )
 
@@ -72,6 +73,14 @@ def _overlapping_pairs(row: dict) -> int:
         return 0
 
 
+def _prompt_matches(row: dict) -> bool:
+    """The prompt (what the model reads) lists exactly the row's events and priorities (what rewards use)."""
+    try:
+        return parse_instance_text(row["prompt"]).same_as(row_instance(row))
+    except (ValueError, TypeError):
+        return False
+
+
 def derived_frame(rows: list[dict], other_prompts: set[str]) -> pd.DataFrame:
     """One row per instance, one column per rule (ints and bools), plus the prompt."""
     records = []
@@ -87,6 +96,7 @@ def derived_frame(rows: list[dict], other_prompts: set[str]) -> pd.DataFrame:
                 "priorities_known": set(row["priority_events"]) <= set(names),
                 "optimal_score_correct": _optimum_matches(row),
                 "overlapping_pairs": _overlapping_pairs(row),
+                "prompt_matches_events": _prompt_matches(row),
                 "prompt_in_other_split": row.get("prompt") in other_prompts,
                 "prompt": row.get("prompt"),
             }
@@ -107,7 +117,8 @@ def expectation_suite(name: str, n_rows: int | None, min_events: int, max_events
     suite.add_expectation(
         e.ExpectColumnValuesToBeBetween(column="n_events", min_value=min_events, max_value=max_events)
     )
-    for column in ("times_valid", "starts_before_ends", "names_unique", "priorities_known", "optimal_score_correct"):
+    checks = ("times_valid", "starts_before_ends", "names_unique", "priorities_known", "optimal_score_correct")
+    for column in (*checks, "prompt_matches_events"):
         suite.add_expectation(e.ExpectColumnValuesToBeInSet(column=column, value_set=[True]))
     suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="overlapping_pairs", min_value=1))
     suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="prompt_in_other_split", value_set=[False]))

@@ -1,10 +1,11 @@
-"""Stage score: the judge over one model's completions -> per-row scores and DVC metrics.
+"""Stage score: the judge over one model's completions -> per-row scores and DVC metrics, per split.
 
 Pipeline use (dvc.yaml):  python -m stages.score --name epoch3 --splits test test_novel test_large
 Any completions file:     python -m stages.score --data DATA --completions COMPLETIONS --out OUT
 DATA is .parquet or .jsonl with the dataset's columns; COMPLETIONS is .jsonl with `id` (row index in
-DATA) and `completion`. OUT gets one JSON line per completion (id, score, broken_rule) and the
-aggregates go beside it, in OUT with the suffix .metrics.json.
+DATA) and `completion`, at most one a row. OUT gets one JSON line per row (id, score, broken_rule; a row
+without a completion scores 0 as `missing`) and the aggregates go beside it, in OUT with the suffix
+.metrics.json. The pipeline scores the first evaluate.rows rows of each split, as the infer stage answers them.
 """
 
 from __future__ import annotations
@@ -13,51 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from dayplan.data import row_instance
-from dayplan.dataset import check_optima, read_rows
+from dayplan.dataset import read_rows
 from dayplan.io import read_jsonl, write_json, write_jsonl
-from dayplan.task import BROKEN_RULES, aggregate, judge
-
-
-def score_rows(rows: list[dict], completions: list[dict], source: str) -> list[dict]:
-    scored = []
-    for number, item in enumerate(completions, 1):
-        row_id = item.get("id")
-        if not isinstance(row_id, int) or not 0 <= row_id < len(rows):
-            raise ValueError(f"{source}: line {number}: id must be a row index 0..{len(rows) - 1}, got {row_id!r}")
-        if "completion" not in item:
-            raise ValueError(f"{source}: line {number}: missing field 'completion'")
-        row = rows[row_id]
-        verdict = judge(item["completion"], row_instance(row), row["optimal_score"])
-        scored.append({"id": row_id, "score": verdict.score, "broken_rule": verdict.broken_rule})
-    return scored
-
-
-def metrics(scored: list[dict]) -> dict:
-    """Aggregates for DVC: mean score, valid schedules, share optimal, and the share of each broken rule."""
-    from dayplan.task import Verdict
-
-    summary = aggregate([Verdict(s["score"], s["broken_rule"], 0) for s in scored])
-    n = summary["n"]
-    for rule in BROKEN_RULES:
-        summary[f"share_{rule}"] = summary[f"broken_{rule}"] / n if n else 0.0
-    return summary
-
-
-def run(data: str, completions_path: str, out: Path, metrics_out: Path) -> dict:
-    rows = read_rows(data)
-    check_optima(rows, data)
-    completions = read_jsonl(completions_path)
-    scored = score_rows(rows, completions, completions_path)
-    summary = metrics(scored)
-    write_jsonl(out, scored)
-    write_json(metrics_out, summary)
-    return summary
+from dayplan.scoring import CompletionsError, evaluate
 
 
 def jobs(args, parser) -> list[tuple[str, str, Path, Path]]:
-    """(data, completions, scores out, metrics out) for each file to score."""
-    if args.name:  # pipeline layout: <kind>/<split>/<name>
+    """(data, completions, per-row scores out, metrics out) for each file to score."""
+    if args.name:  # the pipeline's layout: <kind>/<split>/<name>
         return [
             (f"data/{split}.parquet", f"reports/completions/{split}/{args.name}.jsonl",
              Path(f"reports/scores/{split}/{args.name}.jsonl"), Path(f"reports/metrics/{split}/{args.name}.json"))
@@ -68,23 +32,46 @@ def jobs(args, parser) -> list[tuple[str, str, Path, Path]]:
     parser.error("give --name, or all of --data, --completions and --out")
 
 
+def evaluated_rows(args) -> int | None:
+    """How many rows of a split the pipeline evaluates (evaluate.rows); all of DATA for any other file."""
+    if not args.name:
+        return None
+    from dayplan.config import load_params_or_exit
+
+    return load_params_or_exit().evaluate.rows
+
+
+def read_or_exit(read, path: str) -> list[dict]:
+    try:
+        return read(path)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {path}: {error}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", help="pipeline mode: score reports/completions/<split>/NAME.jsonl")
     parser.add_argument("--splits", nargs="+", default=["test"], help="pipeline mode: the evaluated splits")
     parser.add_argument("--data", help="dataset rows (.parquet or .jsonl)")
     parser.add_argument("--completions", help="completions .jsonl with id and completion")
-    parser.add_argument("--out", help="per-completion scores .jsonl")
+    parser.add_argument("--out", help="per-row scores .jsonl")
     args = parser.parse_args()
     for data, completions, out, metrics_out in jobs(args, parser):
+        rows = read_or_exit(read_rows, data)[: evaluated_rows(args)]
         try:
-            summary = run(data, completions, out, metrics_out)
-        except (ValueError, FileNotFoundError) as error:
-            sys.exit(f"error: {error}")
-        print(
-            f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} completions, "
-            f"{summary['valid_schedules']} valid -> {out}, {metrics_out}"
-        )
+            scored, summary = evaluate(rows, read_or_exit(read_jsonl, completions))
+        except CompletionsError as error:
+            sys.exit(f"error: {completions}: {error}")
+        write_jsonl(out, scored)
+        write_json(metrics_out, summary)
+        if "skipped" in summary:
+            print(f"{completions}: not evaluated ({summary['skipped']}) -> {metrics_out}")
+            continue
+        if summary["broken_missing"]:
+            print(f"warning: {summary['broken_missing']} of {summary['n']} rows have no completion (scored 0)")
+        print(f"{completions}: mean score {summary['mean_score']:.2f} over {summary['n']} rows "
+              f"({summary['completions']} completions, coverage {summary['coverage']:.0%}), "
+              f"{summary['valid_schedules']} valid -> {out}, {metrics_out}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+from dayplan import data
 from dayplan.config import load_params
-from dayplan.data import generate_split, generate_splits, row_instance
+from dayplan.data import GenerationError, check_feasible, draw_instance, generate_split, generate_splits, row_instance
+from dayplan.dataset import HubDataError, load_hub_splits
 from dayplan.names import CATEGORIES, word_tokens
 from dayplan.task import count_overlapping_pairs, judge, parse_time, solve, solver_completion
+from stages import generate
 
 # The reference experiment's 100 test prompts under params.yaml's data section: the drawing of `test` is frozen.
 TEST_PROMPTS_SHA256 = "4e2cf79f6d8a194a6790d22fb530ad96b990a88f7f9070629a9a5dc48516150f"
@@ -168,3 +172,84 @@ def test_test_splits_do_not_depend_on_the_seed_or_on_other_splits(params, new_sp
 def test_no_prompt_is_shared_across_the_five_splits(new_splits):
     prompts = [row["prompt"] for rows in new_splits.values() for row in rows]
     assert len(set(prompts)) == len(prompts)
+
+
+# --- settings no instance can satisfy: one line, never a hang -------------------------------------------
+
+PROBE = {"min_events": 2, "max_events": 2, "latest_start": "00:00", "duration_min": 2000, "duration_max": 2000}
+
+
+@pytest.mark.parametrize(
+    ("update", "expected"),
+    [
+        (PROBE | {"max_overlap_ratio": 0.01}, "data.max_overlap_ratio: no instance of 2-2 events has between 1 and"),
+        ({"max_events": 100}, "data.max_events: expected <= 32 (the fewest event names of a category), got 100"),
+        ({"latest_start": "23:59"}, "data.latest_start: expected <= 23:58 (events end by 23:59), got '23:59'"),
+        ({"max_overlap_ratio": 0.1}, "data.max_overlap_ratio: no instance of 4-8 events has between 1 and 0.1"),
+    ],
+)
+def test_impossible_settings_are_refused_with_one_line(params, update, expected):
+    with pytest.raises(GenerationError) as error:
+        check_feasible(params.data.model_copy(update=update))
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+
+
+def test_every_recipe_can_generate(repo_root, tmp_path):
+    for recipe in sorted(p.name for p in (repo_root / "recipes").iterdir() if (p / "grpo.yaml").exists()):
+        path = tmp_path / "params.yaml"
+        text = (repo_root / "params.yaml").read_text()
+        path.write_text(text.replace("model: smollm2-135m", f"model: {recipe}", 1))
+        check_feasible(load_params(path, recipes_dir=repo_root / "recipes").data)
+
+
+def test_draws_are_bounded(params):
+    hopeless = params.data.model_copy(update=PROBE | {"max_overlap_ratio": 0.01})
+    with pytest.raises(GenerationError, match="no draw of 50 had between 1 and 0.01"):
+        draw_instance(random.Random(0), hopeless, attempts=50)
+
+
+def test_too_few_distinct_instances_end_with_one_line(params, monkeypatch):
+    monkeypatch.setattr(data, "CATEGORIES", {"pair": ["a", "b"]})  # 2 names: a handful of distinct prompts
+    p = params.data.model_copy(update=PROBE | {"duration_min": 60, "duration_max": 60, "max_overlap_ratio": 1.0})
+    with pytest.raises(GenerationError, match=r"^data.n_train: 1000 draws in a row repeated earlier prompts"):
+        list(generate_splits(p, {"train": 50}))
+
+
+def test_generate_stage_exits_with_one_line(repo_root, tmp_path, monkeypatch):
+    text = (repo_root / "params.yaml").read_text().replace("max_overlap_ratio: 0.4", "max_overlap_ratio: 0.01")
+    text = text.replace("min_events: 4", "min_events: 2").replace("max_events: 8", "max_events: 2")
+    (tmp_path / "params.yaml").write_text(text.replace('latest_start: "21:59"', 'latest_start: "00:00"'))
+    shutil.copytree(repo_root / "recipes", tmp_path / "recipes")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main()
+    assert str(exit_info.value.code).startswith("error: params.yaml: data.max_overlap_ratio: no instance of 2-2")
+    assert not (tmp_path / "data").exists()
+
+
+def test_offline_hub_dataset_is_one_line(monkeypatch):
+    pytest.importorskip("datasets")
+    import datasets
+
+    def offline(name):
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(HubDataError) as error:
+        load_hub_splits("anakin87/events-scheduling")
+    assert str(error.value) == (
+        "data.hub_dataset: cannot load 'anakin87/events-scheduling' (Couldn't reach 'anakin87/events-scheduling' "
+        "on the Hub (OfflineModeIsEnabled)); go online or set data.source: generate"
+    )
+
+
+def test_hub_rows_are_checked(monkeypatch, rows):
+    pytest.importorskip("datasets")
+    import datasets
+
+    good = [row for _, row in rows[:3]]
+    bad = [good[0] | {"prompt": good[1]["prompt"]}]
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: {"train": good, "test": bad})
+    with pytest.raises(HubDataError, match=r"^data.hub_dataset: hub/x \[test\]: row 0: prompt: expected the row's"):
+        load_hub_splits("hub/x")

@@ -17,15 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from dayplan import registry
-from stages import retrain
+from dayplan import gate, registry, retrain
+from stages import retrain as retrain_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("format", "fewer_than_2_events", "unknown_or_repeated_event", "not_chronological", "overlap")
 
 
+TEST_SET = "7e57" * 16
+
+
 def fake_metrics(mean_score: float, **shares: float) -> dict:
     metrics = {"mean_score": mean_score, "n": 4, "valid_schedules": 0, "share_optimal": 0.0}
+    metrics |= {"completions": 4, "coverage": 1.0, "test_set_sha256": TEST_SET}
     for rule in RULES:
         metrics[f"broken_{rule}"] = 0
         metrics[f"share_{rule}"] = shares.get(rule, 0.0)
@@ -36,27 +40,49 @@ def fake_metrics(mean_score: float, **shares: float) -> dict:
 
 
 def test_no_champion_promotes():
-    assert registry.decide(fake_metrics(0.0), None, 0.5, 0.0) == registry.Decision(True, "no champion yet")
+    assert gate.decide(fake_metrics(0.0), None, 0.5, 0.0) == gate.Decision(True, "no champion yet")
 
 
 def test_equal_score_loses_by_the_margin():
-    decision = registry.decide(fake_metrics(40.0), fake_metrics(40.0), 0.5, 0.0)
+    decision = gate.decide(fake_metrics(40.0), fake_metrics(40.0), 0.5, 0.0)
     assert not decision.promote and "margin 0.5" in decision.reason
 
 
 def test_better_score_but_more_broken_rules_loses():
-    decision = registry.decide(fake_metrics(60.0, overlap=0.3), fake_metrics(40.0, overlap=0.1), 0.5, 0.1)
+    decision = gate.decide(fake_metrics(60.0, overlap=0.3), fake_metrics(40.0, overlap=0.1), 0.5, 0.1)
     assert not decision.promote and decision.reason.startswith("share_overlap 0.3 > champion 0.1")
 
 
 def test_better_score_within_the_tolerance_wins():
-    decision = registry.decide(fake_metrics(60.0, overlap=0.15), fake_metrics(40.0, overlap=0.1), 0.5, 0.1)
+    decision = gate.decide(fake_metrics(60.0, overlap=0.15), fake_metrics(40.0, overlap=0.1), 0.5, 0.1)
     assert decision.promote and "mean_score 60" in decision.reason
 
 
 def test_share_optimal_is_not_a_broken_rule():
-    assert "optimal" not in registry.broken_rules(fake_metrics(1.0))
-    assert registry.broken_rules(fake_metrics(1.0)) == sorted(RULES)
+    assert "optimal" not in gate.broken_rules(fake_metrics(1.0))
+    assert gate.broken_rules(fake_metrics(1.0)) == sorted(RULES)
+
+
+def test_partial_evaluation_never_wins():
+    one_row = fake_metrics(100.0) | {"n": 8, "completions": 1, "coverage": 0.125}
+    for champion in (None, fake_metrics(60.0)):
+        decision = gate.decide(one_row, champion, 0.5, 0.0)
+        assert not decision.promote
+        assert decision.reason == "challenger answered 1 of 8 test rows: the gate compares full evaluations only"
+
+
+def test_evaluations_of_other_test_rows_are_not_compared():
+    champion = fake_metrics(60.0) | {"n": 100}
+    decision = gate.decide(fake_metrics(100.0), champion, 0.5, 0.0)
+    assert decision == gate.Decision(False, "challenger scored on 4 test rows, the champion on 100: not comparable")
+    other_rows = fake_metrics(60.0) | {"test_set_sha256": "0" * 64}
+    decision = gate.decide(fake_metrics(100.0), other_rows, 0.5, 0.0)
+    assert not decision.promote and decision.reason.startswith("challenger scored on test set 7e577e577e57, the")
+
+
+def test_a_champion_from_before_coverage_is_compared_on_n():
+    legacy = {k: v for k, v in fake_metrics(40.0).items() if k not in ("coverage", "test_set_sha256")}
+    assert gate.decide(fake_metrics(60.0), legacy, 0.5, 0.0).promote
 
 
 def test_metric_tags_round_trip():
@@ -76,7 +102,39 @@ def test_second_lock_exits_with_one_line(tmp_path):
             "wait for it to finish"
         )
     with retrain.retrain_lock(lock):  # released: takes it again
-        assert lock.read_text().strip() == str(os.getpid())
+        assert json.loads(lock.read_text()) == {"pid": os.getpid()}
+
+
+# holds the retrain lock (argv[1]) and runs an experiment that waits for its stdin to close
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from dayplan.retrain import retrain_lock, run_experiment
+worker = "import sys; print('working', flush=True); sys.stdin.read()"
+with retrain_lock(Path(sys.argv[1])) as fd:
+    run_experiment([sys.executable, "-c", worker], {}, fd)
+"""
+
+
+def test_killing_only_the_retrain_keeps_the_lock_while_its_experiment_runs(tmp_path):
+    lock = tmp_path / "retrain.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(lock)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"working\n"  # the experiment runs
+        holder.kill()
+        holder.wait()
+        experiment = json.loads(lock.read_text())["experiment pid"]
+        with pytest.raises(SystemExit) as exit_info, retrain.retrain_lock(lock):
+            pass
+        assert str(exit_info.value) == (
+            f"error: another retrain is running (pid {holder.pid}, experiment pid {experiment}, lock {lock}); "
+            "wait for it to finish"
+        )
+    finally:
+        holder.stdin.close()  # the experiment reads EOF and ends
+        holder.stdout.close()
 
 
 def test_parse_overrides_reads_yaml_values_and_skips_other_files():
@@ -132,10 +190,10 @@ def tiny_model() -> Path:
     return folder
 
 
-def fake_experiment(workspace: Path, mean_score: float, **shares: float):
+def fake_experiment(workspace: Path, mean_score: float, evaluation: dict | None = None, **shares: float):
     """Stands in for `dvc exp run`: the outputs retrain reads, and a fresh pipeline run in MLflow."""
 
-    def run(name: str, overrides: list[str]) -> None:
+    def run(name: str, overrides: list[str], lock_fd: int) -> None:
         client = registry.client()
         experiment = client.get_experiment_by_name("dayplan") or client.get_experiment(
             client.create_experiment("dayplan")
@@ -147,7 +205,7 @@ def fake_experiment(workspace: Path, mean_score: float, **shares: float):
         shutil.rmtree(model, ignore_errors=True)
         shutil.copytree(tiny_model(), model)  # registered as an MLflow transformers model: a real one
         (workspace / "reports" / "metrics" / "test").mkdir(parents=True, exist_ok=True)
-        metrics = fake_metrics(mean_score, **shares)
+        metrics = fake_metrics(mean_score, **shares) | (evaluation or {})
         (workspace / "reports" / "metrics" / "test" / "epoch3.json").write_text(json.dumps(metrics))
         for item in overrides:  # as DVC does: -S values land in the workspace's params.yaml
             if item.startswith("data.seed="):
@@ -165,7 +223,7 @@ def test_retrain_promotes_rejects_then_promotes(fake_workspace, monkeypatch, cap
         fake = fake_experiment(fake_workspace, score, **shares)
         monkeypatch.setattr(retrain, "dvc_exp_run", fake)
         monkeypatch.setattr(sys, "argv", ["retrain", *argv])
-        retrain.main()
+        retrain_stage.main()
         assert not retrain.PENDING_FILE.exists()
         return json.loads((fake_workspace / "reports" / "retrain" / "latest.json").read_text()) | {"calls": fake.calls}
 
@@ -199,20 +257,37 @@ def test_retrain_promotes_rejects_then_promotes(fake_workspace, monkeypatch, cap
     assert reply[-1]["role"] == "assistant"
 
 
+def test_partial_or_foreign_evaluations_are_registered_but_never_promoted(fake_workspace, monkeypatch):
+    def retrain_with(score: float, evaluation: dict | None = None) -> dict:
+        monkeypatch.setattr(retrain, "dvc_exp_run", fake_experiment(fake_workspace, score, evaluation))
+        monkeypatch.setattr(sys, "argv", ["retrain", "-S", "retrain.data_seed_strategy=keep"])
+        retrain_stage.main()
+        return json.loads((fake_workspace / "reports" / "retrain" / "latest.json").read_text())
+
+    one_row = retrain_with(100.0, {"n": 8, "completions": 1, "coverage": 0.125})
+    assert one_row["decision"] == "rejected" and one_row["reason"].startswith("challenger answered 1 of 8 test rows")
+    assert retrain_with(60.0)["decision"] == "promoted"
+    other_rows = retrain_with(100.0, {"test_set_sha256": "0" * 64})
+    assert other_rows["decision"] == "rejected" and other_rows["same_test_set"] is False
+    assert "not comparable" in other_rows["reason"]
+    champion = registry.champion_version(registry.client(), "dayplan-scheduler")
+    assert str(champion.version) == "2"
+
+
 def test_failed_experiment_leaves_the_champion_and_resumes_the_plan(fake_workspace, monkeypatch):
-    def dies(name, overrides):
+    def dies(name, overrides, lock_fd):
         sys.exit("error: `dvc exp run` failed (exit 137); the champion is unchanged.")
 
     monkeypatch.setattr(retrain, "dvc_exp_run", dies)
     monkeypatch.setattr(sys, "argv", ["retrain", "-S", "train.seed=1"])
     with pytest.raises(SystemExit, match="champion is unchanged"):
-        retrain.main()
+        retrain_stage.main()
     pending = json.loads(retrain.PENDING_FILE.read_text())
     assert registry.champion_version(registry.client(), "dayplan-scheduler") is None
 
     fake = fake_experiment(fake_workspace, 1.0)
     monkeypatch.setattr(retrain, "dvc_exp_run", fake)
-    retrain.main()  # same options: the same experiment name and data seed as the interrupted one
+    retrain_stage.main()  # same options: the same experiment name and data seed as the interrupted one
     assert fake.calls == [(pending["exp_name"], pending["overrides"])]
     assert str(registry.champion_version(registry.client(), "dayplan-scheduler").version) == "1"
 

@@ -20,10 +20,10 @@ from stages import validate  # noqa: E402
 
 @pytest.fixture(scope="module")
 def clean_splits(request, tmp_path_factory):
-    """The tiny recipe's train/test rows (24 and 8)."""
+    """The tiny recipe's train/test/pool rows (24, 8 and 8)."""
     p = load_params(tiny_params(tmp_path_factory.mktemp("params"))).data
-    splits = {"train": [], "test": []}
-    for split, row in generate_splits(p, {"train": p.n_train, "test": p.n_test}):
+    splits = {"train": [], "test": [], "pool": []}
+    for split, row in generate_splits(p, {"train": p.n_train, "test": p.n_test, "pool": p.n_pool}):
         splits[split].append(row)
     return splits
 
@@ -52,11 +52,11 @@ def test_valid_splits_pass(workdir, clean_splits, capsys):
     code, message, summary = run_stage(workdir, clean_splits)
     assert code == 0 and message == ""
     assert summary["success"] is True
-    assert summary["splits"]["train"] == {"rows": 24, "success": True, "evaluated": 10, "failed": 0}
-    assert summary["splits"]["test"]["rows"] == 8
+    assert summary["splits"]["train"] == {"rows": 24, "success": True, "evaluated": 11, "failed": 0}
+    assert summary["splits"]["test"]["rows"] == 8 and summary["splits"]["pool"]["rows"] == 8
     assert summary["expectations"]["train"]["table__expect_table_row_count_to_equal"]["observed"] == 24
     assert (workdir / "reports/validation/data_docs/index.html").is_file()
-    assert "24 rows, 10/10 expectations met" in capsys.readouterr().out
+    assert "24 rows, 11/11 expectations met" in capsys.readouterr().out
 
 
 def _set_events(row: dict, events: list[list[str]]) -> None:
@@ -109,6 +109,14 @@ CASES = {
         "expect_column_values_to_be_in_set(optimal_score_correct): 1 bad rows",
     ),
     "no_overlap": (_no_overlap, "expect_column_values_to_be_between(overlapping_pairs): 1 bad rows"),
+    "prompt_lists_other_events": (
+        lambda s: s["train"][4].update(prompt=s["train"][5]["prompt"]),
+        "expect_column_values_to_be_in_set(prompt_matches_events): 1 bad rows",
+    ),
+    "pool_wrong_optimum": (
+        lambda s: s["pool"][0].update(optimal_score=1),
+        "expect_column_values_to_be_in_set(optimal_score_correct): 1 bad rows",
+    ),
     "shared_prompt": (
         lambda s: s["test"][0].update(prompt=s["train"][3]["prompt"]),
         "expect_column_values_to_be_in_set(prompt_in_other_split): 1 bad rows",
@@ -126,10 +134,38 @@ def test_corruption_is_reported(case, workdir, clean_splits):
     assert summary["success"] is False
     lines = message.splitlines()
     assert lines[0] == "error: data validation failed:"
-    split = "test" if case in ("unknown_priority", "wrong_optimum") else "train"
+    split = {"unknown_priority": "test", "wrong_optimum": "test", "pool_wrong_optimum": "pool"}.get(case, "train")
     assert any(line.startswith(f"{split}: {expected_line}") for line in lines[1:]), message
-    if case in ("row_count", "too_few_events", "unknown_priority", "wrong_optimum", "no_overlap"):
+    if case in ("row_count", "too_few_events", "wrong_optimum", "no_overlap", "pool_wrong_optimum"):
         assert len(lines) == 2, message  # nothing else broke
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("prompt", None, "prompt: expected a string, got None"),
+        ("prompt", b"Events:", "prompt: expected a string, got b'Events:'"),
+        ("events", None, "events: expected a list of [name, start, end] strings, got None"),
+    ],
+)
+def test_wrong_types_are_one_line_naming_split_row_and_column(workdir, clean_splits, column, value, expected):
+    splits = copy.deepcopy(clean_splits)
+    for split, rows in splits.items():
+        write_split(workdir / "data" / f"{split}.parquet", rows)
+    rows = [dict(row) for row in splits["pool"]]
+    rows[0][column] = value
+    write_split_unchecked(workdir / "data" / "pool.parquet", rows)
+    with pytest.raises(SystemExit) as caught:
+        validate.main()
+    assert str(caught.value.code) == f"error: data/pool.parquet: row 0: {expected}"
+
+
+def write_split_unchecked(path, rows: list[dict]) -> None:
+    """Parquet whose columns take any type (a hostile data file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
 
 
 def test_missing_split_is_one_line(workdir):

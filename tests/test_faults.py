@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 from conftest import pipeline_env, run_ok
 
+from dayplan.config import write_params
+
 pytestmark = pytest.mark.slow
-EPOCH3_OUTPUTS = ("completions/epoch3.jsonl", "scores/epoch3.jsonl", "metrics/epoch3.json")
+EPOCH3_OUTPUTS = [f"{kind}/{split}/epoch3.{ext}" for kind, ext in (("completions", "jsonl"), ("scores", "jsonl"),
+                  ("metrics", "json")) for split in ("test", "test_novel", "test_large")]  # fmt: skip
 
 
 def copy_pipeline(tiny_pipeline, tmp_path) -> tuple[Path, dict]:
@@ -70,14 +73,10 @@ def test_repro_killed_at_a_stage_boundary_reruns_to_the_same_results(tiny_pipeli
 
 
 def probe_params(work: Path) -> Path:
-    """params.yaml + recipes with evaluate.batch_size 2, so that a kill can fall between two batches."""
+    """params.yaml with evaluate.batch_size 2, so that a kill can fall between two batches."""
     folder = work / "probe-params"
-    shutil.copytree(work / "recipes", folder / "recipes")
-    shutil.copy(work / "params.yaml", folder / "params.yaml")
-    recipe = folder / "recipes" / "tiny" / "grpo.yaml"
-    head, found, tail = recipe.read_text().rpartition("    batch_size: 4\n")  # the evaluate section's, last
-    assert found, "recipes/tiny/grpo.yaml: evaluate.batch_size not found"
-    recipe.write_text(f"{head}    batch_size: 2\n{tail}")
+    folder.mkdir()
+    write_params(folder / "params.yaml", ["evaluate.batch_size=2"], work / "conf")
     return folder / "params.yaml"
 
 
@@ -93,9 +92,11 @@ def test_infer_killed_mid_stage_resumes_only_the_same_model(tiny_pipeline, tmp_p
     assert any("nothing to reuse" in line for line in other_model), other_model  # the base's rows are not kept
     resumed = run_ok(infer("models/merged/epoch3"), work, env).stdout
     assert "probe: resuming after 2 completions" in resumed
-    probe = [json.loads(line) for line in (work / "reports/completions/probe.jsonl").read_text().splitlines()]
+    probe = [json.loads(line) for line in (work / "reports/completions/test/probe.jsonl").read_text().splitlines()]
     source, _ = tiny_pipeline
-    reference = [json.loads(line) for line in (source / "reports/completions/epoch3.jsonl").read_text().splitlines()]
+    reference = [
+        json.loads(line) for line in (source / "reports/completions/test/epoch3.jsonl").read_text().splitlines()
+    ]
     assert [(r["id"], r["completion"], r["test_set"]) for r in probe] == [
         (r["id"], r["completion"], r["test_set"]) for r in reference
     ]

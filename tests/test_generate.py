@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-from dayplan import data
-from dayplan.config import load_params
+from dayplan.config import compose, load_params, validate
 from dayplan.data import GenerationError, check_feasible, draw_instance, generate_split, generate_splits, row_instance
 from dayplan.dataset import HubDataError, load_hub_splits
 from dayplan.names import CATEGORIES, word_tokens
@@ -79,7 +78,6 @@ def test_stage_is_byte_identical(tmp_path, repo_root):
     import datasets
 
     shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
-    shutil.copytree(repo_root / "recipes", tmp_path / "recipes")
     env = {k: v for k, v in os.environ.items() if k != "DAYPLAN_PARAMS"}
     env["PYTHONPATH"] = str(repo_root)
     outputs = []
@@ -89,7 +87,8 @@ def test_stage_is_byte_identical(tmp_path, repo_root):
         )
         assert done.returncode == 0, done.stderr
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / "data").glob("*.parquet"))})
-    assert set(outputs[0]) == {"train.parquet", "test.parquet", "pool.parquet"}
+    splits = ("train", "test", "test_novel", "test_large", "pool")
+    assert set(outputs[0]) == {f"{split}.parquet" for split in splits}
     assert outputs[0] == outputs[1]
     loaded = datasets.load_dataset(
         "parquet",
@@ -194,12 +193,9 @@ def test_impossible_settings_are_refused_with_one_line(params, update, expected)
     assert str(error.value).startswith(expected) and "\n" not in str(error.value)
 
 
-def test_every_recipe_can_generate(repo_root, tmp_path):
-    for recipe in sorted(p.name for p in (repo_root / "recipes").iterdir() if (p / "grpo.yaml").exists()):
-        path = tmp_path / "params.yaml"
-        text = (repo_root / "params.yaml").read_text()
-        path.write_text(text.replace("model: smollm2-135m", f"model: {recipe}", 1))
-        check_feasible(load_params(path, recipes_dir=repo_root / "recipes").data)
+def test_every_model_configuration_can_generate(repo_root):
+    for model in sorted(p.stem for p in (repo_root / "conf" / "model").glob("*.yaml")):
+        check_feasible(validate(compose([f"model={model}"]), model).data)
 
 
 def test_draws_are_bounded(params):
@@ -209,17 +205,18 @@ def test_draws_are_bounded(params):
 
 
 def test_too_few_distinct_instances_end_with_one_line(params, monkeypatch):
-    monkeypatch.setattr(data, "CATEGORIES", {"pair": ["a", "b"]})  # 2 names: a handful of distinct prompts
+    from dayplan import names
+
+    monkeypatch.setattr(names, "CATEGORIES", {"pair": ["a", "b"]})  # 2 names: a handful of distinct prompts
     p = params.data.model_copy(update=PROBE | {"duration_min": 60, "duration_max": 60, "max_overlap_ratio": 1.0})
     with pytest.raises(GenerationError, match=r"^data.n_train: 1000 draws in a row repeated earlier prompts"):
-        list(generate_splits(p, {"train": 50}))
+        list(generate_splits(p, {"train": 50}, names="reference"))
 
 
 def test_generate_stage_exits_with_one_line(repo_root, tmp_path, monkeypatch):
     text = (repo_root / "params.yaml").read_text().replace("max_overlap_ratio: 0.4", "max_overlap_ratio: 0.01")
     text = text.replace("min_events: 4", "min_events: 2").replace("max_events: 8", "max_events: 2")
     (tmp_path / "params.yaml").write_text(text.replace('latest_start: "21:59"', 'latest_start: "00:00"'))
-    shutil.copytree(repo_root / "recipes", tmp_path / "recipes")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     with pytest.raises(SystemExit) as exit_info:

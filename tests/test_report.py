@@ -19,8 +19,13 @@ from dayplan.report import (
     small_split_note,
     split_summary,
 )
+from dayplan.scoring import metrics as scoring_metrics
 from dayplan.task import BROKEN_RULES
-from stages.score import metrics
+
+
+def metrics(scores: list[dict]) -> dict:
+    return scoring_metrics(scores, test_set="rows")
+
 
 MODELS = ("base", "warmstart", "epoch2", "epoch3")
 SPLITS = ("test", "test_novel", "test_large")

@@ -22,4 +22,4 @@ def test_readme_server_commands_bind_localhost(repo_root):
 def test_the_trainer_connects_to_localhost_by_default(repo_root):
     from dayplan.config import load_params
 
-    assert load_params(repo_root / "params.yaml").train.vllm_server_host == "127.0.0.1"
+    assert load_params(repo_root / "params.yaml").train.grpo["vllm_server_host"] == "127.0.0.1"

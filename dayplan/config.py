@@ -62,6 +62,12 @@ class DataParams(Strict):
             raise ValueError("min_events must be <= max_events")
         if self.large_min_events > self.large_max_events:
             raise ValueError("large_min_events must be <= large_max_events")
+        from dayplan.data import GenerationError, check_feasible  # pure Python, no cycle
+
+        try:
+            check_feasible(self)
+        except GenerationError as error:
+            raise ValueError(str(error).removeprefix("data.")) from None
         if self.duration_min > self.duration_max:
             raise ValueError("duration_min must be <= duration_max")
         if self.priority_share_min > self.priority_share_max:

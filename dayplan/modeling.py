@@ -145,8 +145,14 @@ def build_tiny(out: Path, seed: int) -> dict:
 
 def build_hub(out: Path, repo_id: str) -> dict:
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    snapshot_download(repo_id=repo_id, local_dir=str(out), allow_patterns=HUB_PATTERNS)
+    try:
+        snapshot_download(repo_id=repo_id, local_dir=str(out), allow_patterns=HUB_PATTERNS)
+    except (OSError, HfHubHTTPError, LocalEntryNotFoundError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelError(f"model.id: cannot download {repo_id} from the Hub ({reason}); go online or pick "
+                         "another model configuration") from None  # fmt: skip
     shutil.rmtree(out / ".cache", ignore_errors=True)  # huggingface_hub's download metadata
     if not any(out.glob("*.safetensors")):
         raise ModelError(f"{repo_id}: the Hub repository has no .safetensors weights")

@@ -39,8 +39,10 @@ def main() -> None:
         sys.exit(f"error: {BASE_DIR}: no model found (run `python -m stages.base` first)")
     try:
         rows = read_rows(POOL)
-    except (OSError, ValueError) as error:
+    except FileNotFoundError as error:
         sys.exit(f"error: {POOL}: {error} (run `python -m stages.generate` first)")
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {POOL}: {error}")
     if len(rows) < 2:
         sys.exit(f"error: {POOL}: {len(rows)} rows; warmstart needs data.n_pool >= 2")
 

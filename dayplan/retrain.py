@@ -22,15 +22,16 @@ from pathlib import Path
 
 import filelock
 
-from dayplan import gate, registry
+from dayplan import gate, model_card, registry
 from dayplan.config import load_params_or_exit, override_value, read_yaml
-from dayplan.io import write_json
+from dayplan.io import write_json, write_text
 from dayplan.tracking import recorded_run_id
 
 STATE_DIR = Path(".dvc/tmp")  # git-ignored by DVC
 LOCK_FILE = STATE_DIR / "retrain.lock"
 PENDING_FILE = STATE_DIR / "retrain-pending.json"
 DECISIONS_DIR = Path("reports/retrain")
+MODEL_CARD = DECISIONS_DIR / "model_card.md"  # the latest registered version's card, beside the decisions
 
 
 # --- one retrain at a time ------------------------------------------------------------------------------
@@ -234,6 +235,11 @@ def gate_and_register(params, plan: dict, mlflow_client) -> dict:
         registry.promote(mlflow_client, r.registered_model, version.version, champion)
     else:
         registry.reject(mlflow_client, r.registered_model, version.version, decision.reason)
+    outcome = "promoted" if decision.promote else "rejected"
+    train_seconds = mlflow_client.get_run(run_id).data.metrics.get("train_runtime")
+    card = model_card.render(params, str(version.version), outcome, decision.reason, plan["exp_name"], train_seconds)
+    mlflow_client.update_model_version(r.registered_model, version.version, description=card)
+    write_text(MODEL_CARD, card)
     challenger = _evaluation(version, metrics) | {"candidate": r.candidate, "data_seed": params.data.seed}
     return {
         "time": registry.now(),

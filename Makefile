@@ -20,5 +20,5 @@ repro:
 	. .venv/bin/activate && dvc repro
 
 compare:  # experiments side by side: the main params and scores, and dvc_plots/index.html with their curves
-	.venv/bin/dvc exp show --md --drop '.*' --keep 'Experiment|reward\.|train\.grpo\.learning_rate|.*epoch3\.json:(mean_score|valid_schedules)'
+	.venv/bin/dvc exp show --md --drop '.*' --keep 'Experiment|reward\.|train\.grpo\.learning_rate|reports/metrics/test(_novel)?/epoch3\.json:(mean_score|valid_schedules)'
 	.venv/bin/dvc plots diff $$(.venv/bin/dvc exp list --name-only)

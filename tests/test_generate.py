@@ -221,7 +221,7 @@ def test_generate_stage_exits_with_one_line(repo_root, tmp_path, monkeypatch):
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         generate.main()
-    assert str(exit_info.value.code).startswith("error: params.yaml: data.max_overlap_ratio: no instance of 2-2")
+    assert str(exit_info.value.code).startswith("error: params.yaml: data: max_overlap_ratio: no instance of 2-2")
     assert not (tmp_path / "data").exists()
 
 

@@ -26,12 +26,12 @@ def test_queued_sweep_runs_one_experiment_per_value(tiny_pipeline, tmp_path):
     data = {name: exp["revs"][0]["data"] for name, exp in experiments.items()}
     by_overlap = {d["params"]["params.yaml"]["data"]["reward"]["overlap"]: name for name, d in data.items()}
     assert sorted(by_overlap) == [0, 1]
-    assert all("mean_score" in d["metrics"]["reports/metrics/epoch3.json"]["data"] for d in data.values())
+    assert all("mean_score" in d["metrics"]["reports/metrics/test/epoch3.json"]["data"] for d in data.values())
 
-    keep = r"Experiment|reward\.overlap|.*epoch3\.json:mean_score"
+    keep = r"Experiment|reward\.overlap|reports/metrics/test/epoch3\.json:mean_score"
     table = run_ok(["dvc", "exp", "show", "--md", "--drop", ".*", "--keep", keep], work, env).stdout
     header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
-    assert header == ["Experiment", "reports/metrics/epoch3.json:mean_score", "reward.overlap"]
+    assert header == ["Experiment", "reports/metrics/test/epoch3.json:mean_score", "reward.overlap"]
     assert all(f"[{name}]" in table for name in experiments)
 
     run_ok(["dvc", "plots", "diff", by_overlap[0], by_overlap[1]], work, env)

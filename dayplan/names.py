@@ -9,6 +9,8 @@ Three sources of names, each a function (rng, n) -> n distinct names for one ins
   places x quoted titles x numbers, in several casings, 1 to 8 words), so that a model must copy the
   names from the prompt rather than recall a list; a share of the instances still use the reference
   list, so that `test` stays within the training distribution.
+  A share of the composed instances replace some of their words with made-up ones (`nonce_word`), so
+  that copying a word the model has never seen is part of training, not only of `test_novel`.
 - `held_out_names`: the `test_novel` split. The same grammar over a second vocabulary whose words,
   themes, people, connectors and number styles never occur in the open vocabulary or the reference
   list (tests/test_names.py checks the letter runs, and their crude stems, on both sides).
@@ -36,6 +38,10 @@ SAME_THEME = 0.75
 # lengthens the prompt, which train.max_prompt_length and warmstart.max_length must hold).
 CLAUSE_PROBABILITY = 0.15
 MAX_CLAUSES = 2
+# Share of composed train/pool instances with made-up words, and the chance that each activity, object
+# or place word of such an instance is made up: enough that recalling a vocabulary cannot pass.
+NONCE_SHARE = 0.3
+NONCE_RATE = 0.4
 
 # `<` would end the parsed name; `>` and `&` read as markup; parentheses hold the times in the prompt;
 # commas and colons separate names in the warm-start trace; line breaks end a prompt line.
@@ -73,6 +79,41 @@ def word_stem(token: str) -> str:
         if plain.endswith(suffix) and len(plain) - len(suffix) >= 3:
             return plain[: -len(suffix)]
     return plain
+
+
+# --- Made-up words -------------------------------------------------------------------------------
+
+NONCE_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "sk", "gl")
+NONCE_VOWELS = ("a", "e", "i", "o", "u", "ai", "ou")
+NONCE_CODAS = ("", "", "n", "r", "s", "k", "x")
+NONCE_WORD = re.compile(
+    rf"(?:{'|'.join(sorted(NONCE_ONSETS, key=len, reverse=True))})(?:{'|'.join(NONCE_VOWELS)})"
+    rf"(?:(?:{'|'.join(sorted(NONCE_ONSETS, key=len, reverse=True))})(?:{'|'.join(NONCE_VOWELS)})){{1,2}}[nrskx]?"
+)
+
+
+def is_nonce_word(token: str) -> bool:
+    return NONCE_WORD.fullmatch(token.casefold()) is not None
+
+
+def nonce_word(rng: random.Random) -> str:
+    """A pronounceable made-up word of 2-3 syllables ('skoutavix'), never a held-out word or stem."""
+    while True:
+        syllables = rng.randint(2, 3)
+        word = "".join(rng.choice(NONCE_ONSETS) + rng.choice(NONCE_VOWELS) for _ in range(syllables))
+        word += rng.choice(NONCE_CODAS)
+        if word_stem(word) not in _held_out_stems():
+            return word
+
+
+def _held_out_stems() -> frozenset[str]:
+    global _HELD_OUT_STEMS
+    if _HELD_OUT_STEMS is None:
+        _HELD_OUT_STEMS = frozenset(word_stem(token) for token in HELD_OUT.tokens())
+    return _HELD_OUT_STEMS
+
+
+_HELD_OUT_STEMS: frozenset[str] | None = None
 
 
 # --- Vocabularies ----------------------------------------------------------------------------------
@@ -155,7 +196,9 @@ TEMPLATES = (
 CLAUSES = ("with person", "at place", "number")
 
 
-def _fill(slot: str, rng: random.Random, v: Vocabulary, theme: Theme) -> str:
+def _fill(slot: str, rng: random.Random, v: Vocabulary, theme: Theme, nonce_rate: float = 0.0) -> str:
+    if slot in NONCE_SLOTS and rng.random() < nonce_rate:
+        return nonce_word(rng)
     match slot:
         case "activity":
             return rng.choice(theme.activities)
@@ -175,13 +218,14 @@ def _fill(slot: str, rng: random.Random, v: Vocabulary, theme: Theme) -> str:
             return rng.choice(v.connectors[slot])
 
 
+NONCE_SLOTS = frozenset({"activity", "object", "place"})
 # Slots whose words keep their own case in every casing style: "van der Berg", "the library", "v4".
 VERBATIM_SLOTS = frozenset({"person", "possessive", "place", "quoted", "number"})
 
 
-def _words(template: str, rng: random.Random, v: Vocabulary, theme: Theme) -> list[tuple[str, bool]]:
+def _words(template: str, rng: random.Random, v: Vocabulary, theme: Theme, nonce_rate: float) -> list[tuple[str, bool]]:
     """(text, may change case) for each slot of the template."""
-    return [(_fill(slot, rng, v, theme), slot not in VERBATIM_SLOTS) for slot in template.split()]
+    return [(_fill(slot, rng, v, theme, nonce_rate), slot not in VERBATIM_SLOTS) for slot in template.split()]
 
 
 def _capitalised(word: str) -> str:
@@ -200,20 +244,20 @@ def _styled(rng: random.Random, words: list[tuple[str, bool]]) -> str:
     return " ".join(t for t, _ in tokens)
 
 
-def compose_name(rng: random.Random, vocabulary: Vocabulary, theme: Theme) -> str:
+def compose_name(rng: random.Random, vocabulary: Vocabulary, theme: Theme, nonce_rate: float = 0.0) -> str:
     """One name of at most MAX_WORDS words: a template, then up to MAX_CLAUSES clauses, then a casing."""
     while True:
-        words = _words(rng.choice(TEMPLATES), rng, vocabulary, theme)
+        words = _words(rng.choice(TEMPLATES), rng, vocabulary, theme, nonce_rate)
         for _ in range(MAX_CLAUSES):
             if rng.random() < CLAUSE_PROBABILITY:
-                words += _words(rng.choice(CLAUSES), rng, vocabulary, theme)
+                words += _words(rng.choice(CLAUSES), rng, vocabulary, theme, nonce_rate)
         texts = [text for text, _ in words]
         # a word twice reads as a slip ("Cider plus cider tasting", "with A with B")
         if len(set(texts)) == len(texts) and sum(len(text.split()) for text in texts) <= MAX_WORDS:
             return _styled(rng, words)
 
 
-def compose_names(rng: random.Random, n: int, vocabulary: Vocabulary) -> list[str]:
+def compose_names(rng: random.Random, n: int, vocabulary: Vocabulary, nonce_rate: float = 0.0) -> list[str]:
     """n names, distinct even ignoring case (a reader could not tell 'Budget review' from 'budget review')."""
     themes = sorted(vocabulary.themes)
     day = rng.choice(themes)
@@ -221,7 +265,7 @@ def compose_names(rng: random.Random, n: int, vocabulary: Vocabulary) -> list[st
     seen: set[str] = set()
     while len(names) < n:
         theme = day if rng.random() < SAME_THEME else rng.choice(themes)
-        name = compose_name(rng, vocabulary, vocabulary.themes[theme])
+        name = compose_name(rng, vocabulary, vocabulary.themes[theme], nonce_rate)
         if name.casefold() not in seen:
             seen.add(name.casefold())
             names.append(name)
@@ -239,7 +283,7 @@ def reference_names(rng: random.Random, n: int) -> list[str]:
 def open_names(rng: random.Random, n: int) -> list[str]:
     if rng.random() < REFERENCE_SHARE:
         return reference_names(rng, n)
-    return compose_names(rng, n, OPEN)
+    return compose_names(rng, n, OPEN, NONCE_RATE if rng.random() < NONCE_SHARE else 0.0)
 
 
 def held_out_names(rng: random.Random, n: int) -> list[str]:

@@ -18,7 +18,9 @@ from dayplan.names import (
     NAME_SOURCES,
     OPEN,
     compose_names,
+    is_nonce_word,
     is_prompt_safe,
+    nonce_word,
     reference_tokens,
     word_stem,
     word_tokens,
@@ -137,11 +139,20 @@ def test_held_out_themes_are_new_categories():
     assert set(HELD_OUT.themes).isdisjoint({*OPEN.themes, *CATEGORIES})
 
 
-def test_drawn_names_use_only_their_own_vocabulary_words(drawn):
+def test_drawn_names_use_only_their_own_vocabulary_words_or_made_up_ones(drawn):
     """So the vocabulary-level disjointness covers every name the generator can draw."""
-    allowed = {"open": OPEN.tokens() | reference_tokens(), "held_out": HELD_OUT.tokens()}
-    for source, tokens in allowed.items():
-        assert set().union(*(word_tokens(name) for name in drawn[source])) <= tokens
+    open_tokens = set().union(*(word_tokens(name) for name in drawn["open"]))
+    made_up = {token for token in open_tokens - OPEN.tokens() - reference_tokens() if is_nonce_word(token)}
+    assert made_up, "some training names carry made-up words"
+    assert open_tokens <= OPEN.tokens() | reference_tokens() | made_up
+    assert set().union(*(word_tokens(name) for name in drawn["held_out"])) <= HELD_OUT.tokens()
+
+
+@given(seed=st.integers(0, 2**32))
+def test_made_up_words_never_meet_a_held_out_stem(seed):
+    word = nonce_word(random.Random(seed))
+    assert is_nonce_word(word)
+    assert word_stem(word) not in {word_stem(token) for token in HELD_OUT.tokens()}
 
 
 def test_drawn_held_out_and_training_names_share_no_word(drawn):

@@ -1,23 +1,20 @@
-"""The report: per split, each model's mean score with a 95 % bootstrap interval and its broken rules, and
-paired comparisons of each model with the one before it; reward curves, score distributions, samples.
+"""The report's text: per split, a table of each model's mean score with its 95 % interval, rates and broken
+rules, and a table of paired comparisons; the run it describes, reward curves, figures and sample completions.
+Markdown, and the same as one HTML page.
 
-Inputs per split (split None: the single test split, as the pipeline wrote it before the extra splits):
-reports/scores/<split>/<model>.jsonl (id, score, broken_rule), reports/metrics/<split>/<model>.json
-(stages/score.py's aggregates; n = 0 marks a skipped model) and reports/completions/<split>/<model>.jsonl.
+The numbers come from dayplan.report_stats, the figures from dayplan.report_figures.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import os
 import statistics
 from pathlib import Path
 
-from dayplan.io import read_jsonl
-from dayplan.stats import RESAMPLES, broken_rule_shares, mean_interval, optimal_rate, paired_difference
+from dayplan.report_inputs import SINGLE_SPLIT
+from dayplan.stats import RESAMPLES
 from dayplan.task import BROKEN_RULES
 
-REWARDS = ("format", "sorted", "score", "overlap")
 # Below this many evaluated rows the report says the intervals are wide (a smoke run).
 SMALL_SPLIT_ROWS = 100
 SPLIT_NOTES = {
@@ -27,98 +24,27 @@ SPLIT_NOTES = {
 }
 
 
-def load_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
-
-
-def result_path(reports: Path, kind: str, split: str | None, name: str, suffix: str) -> Path:
-    """reports/<kind>/<split>/<name><suffix>; split None: the single-split layout reports/<kind>/<name><suffix>."""
-    folder = reports / kind if split is None else reports / kind / split
-    return folder / f"{name}{suffix}"
-
-
-def load_model_results(names: list[str], reports: Path, split: str | None = None) -> dict[str, dict]:
-    """name -> {metrics, scores, completions} for every model that was evaluated (skipped ones left out)."""
-    results = {}
-    for name in names:
-        metrics_path = result_path(reports, "metrics", split, name, ".json")
-        if not metrics_path.exists():
-            continue
-        metrics = json.loads(metrics_path.read_text())
-        if not metrics.get("n"):
-            continue
-        scores = read_jsonl(result_path(reports, "scores", split, name, ".jsonl"))
-        completions = read_jsonl(result_path(reports, "completions", split, name, ".jsonl"))
-        results[name] = {"metrics": metrics, "scores": scores, "completions": completions}
-    return results
-
-
-# --- Statistics per split ----------------------------------------------------------------------------
-
-
-def model_summary(scores: list[dict], seed: int = 0) -> dict:
-    """n, mean score with its 95 % bootstrap interval, valid and optimal rates, share of each broken rule."""
-    values = [s["score"] for s in scores]
-    interval = mean_interval(values, seed=seed)
-    shares = broken_rule_shares([s["broken_rule"] for s in scores])
-    summary = {
-        "n": len(values),
-        "mean": interval.mean,
-        "ci_low": interval.low,
-        "ci_high": interval.high,
-        "valid_rate": sum(s["broken_rule"] is None for s in scores) / len(scores),
-        "optimal_rate": optimal_rate(values),
+def run_context(params, summaries: dict[str, dict], report: Path, figures: Path) -> dict:
+    """What the report's first lines say about the run, and where its figures are from the report's folder."""
+    train_rows = params.train.rows or params.data.n_train
+    rows = {split: max((m["n"] for m in s["models"].values()), default=0) for split, s in summaries.items()}
+    test_rows = rows.get(SINGLE_SPLIT, 0)
+    subset = 0 < test_rows < params.data.n_test  # evaluated on a subset: the CPU default
+    return {
+        "model": params.model.name,
+        "eval_rows": ", ".join(f"{n} `{split}` rows" for split, n in rows.items()),
+        "train_rows": train_rows,
+        "epochs": params.train.grpo.get("num_train_epochs"),
+        "generation": f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}",
+        "subset_note": (
+            f"A smoke run sized for a laptop: {train_rows} of {params.data.n_train} train rows, {test_rows} of "
+            f"{params.data.n_test} test rows. It checks that every stage runs, not what GRPO learns: that is the "
+            "GPU configuration's job (`model=smollm2-135m-quality`, docs/results-gpu.md)."
+            if subset
+            else ""
+        ),
+        "figures": Path(os.path.relpath(figures, report.parent)).as_posix(),
     }
-    return summary | {f"share_{rule}": share for rule, share in shares.items()}
-
-
-def consecutive_pairs(names: list[str]) -> list[tuple[str, str]]:
-    """(new, old) for each model and the one before it: warmstart vs base, epoch2 vs warmstart, ..."""
-    return list(zip(names[1:], names[:-1]))
-
-
-def aligned_scores(new: list[dict], old: list[dict]) -> tuple[list[float], list[float]]:
-    """Both models' scores on the rows both were scored on, in row order."""
-    new_by_id, old_by_id = ({s["id"]: s["score"] for s in scores} for scores in (new, old))
-    shared = sorted(new_by_id.keys() & old_by_id.keys())
-    return [new_by_id[i] for i in shared], [old_by_id[i] for i in shared]
-
-
-def paired_summary(new: list[dict], old: list[dict], seed: int = 0) -> dict | None:
-    """new - old on the shared rows: mean difference, its interval, p(diff <= 0); None without shared rows."""
-    new_scores, old_scores = aligned_scores(new, old)
-    if not new_scores:
-        return None
-    diff = paired_difference(new_scores, old_scores, seed=seed)
-    return {"n": diff.n, "diff": diff.mean, "ci_low": diff.low, "ci_high": diff.high, "p_not_better": diff.p_not_better}
-
-
-def split_summary(results: dict[str, dict], compared: list[str], seed: int = 0) -> dict:
-    """{models: {name: model_summary}, paired: {"new_vs_old": paired_summary}} for one split.
-
-    Each model in `compared` is paired with the one before it among those evaluated, so that a skipped
-    warm-start gives "epoch2 vs base" rather than no comparison.
-    """
-    models = {name: model_summary(result["scores"], seed) for name, result in results.items()}
-    paired = {}
-    for new, old in consecutive_pairs([name for name in compared if name in results]):
-        comparison = paired_summary(results[new]["scores"], results[old]["scores"], seed)
-        if comparison is not None:
-            paired[f"{new}_vs_{old}"] = comparison
-    return {"models": models, "paired": paired}
-
-
-def rounded(tree, digits: int = 4):
-    """The summary with floats rounded, for a metrics file that diffs cleanly."""
-    if isinstance(tree, dict):
-        return {key: rounded(value, digits) for key, value in tree.items()}
-    return round(tree, digits) if isinstance(tree, float) else tree
-
-
-# --- Tables ---------------------------------------------------------------------------------------------
 
 
 def comparison_table(summary: dict) -> str:
@@ -157,88 +83,6 @@ def small_split_note(summary: dict, split: str) -> str:
     )
 
 
-def plot_rewards(log: list[dict], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not log:
-        return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    steps = [row["step"] for row in log]
-    for name in REWARDS:
-        key = f"rewards_{name}_mean"
-        if any(key in row for row in log):
-            axes[0].plot(steps, [row.get(key, float("nan")) for row in log], marker=".", label=name)
-    axes[0].set(title="Reward per function (unweighted mean)", xlabel="GRPO step", ylabel="points")
-    axes[0].legend()
-    axes[1].plot(steps, [row.get("reward", float("nan")) for row in log], marker=".", label="total (weighted)")
-    axes[1].plot(steps, [row.get("reward_std", float("nan")) for row in log], marker=".", label="std in group")
-    axes[1].set(title="Total reward", xlabel="GRPO step")
-    axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def plot_scores(results: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    bins = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99.999, 100.001]
-    for name, result in results.items():
-        axes[0].hist([s["score"] for s in result["scores"]], bins=bins, histtype="step", linewidth=2, label=name)
-    axes[0].set(title="Score distribution (100 = optimal)", xlabel="score", ylabel="completions")
-    axes[0].legend()
-    bottom = [0] * len(results)
-    names = list(results)
-    for rule in (*BROKEN_RULES, "valid"):
-        key = "valid_schedules" if rule == "valid" else f"broken_{rule}"
-        counts = [results[n]["metrics"][key] for n in names]
-        axes[1].bar(names, counts, bottom=bottom, label=rule)
-        bottom = [b + c for b, c in zip(bottom, counts)]
-    axes[1].set(title="First broken rule per completion", ylabel="completions")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_intervals(summaries: dict[str, dict], path: Path) -> None:
-    """Mean score and its 95 % interval, per split (groups) and model (colours)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    splits = list(summaries)
-    models = list(dict.fromkeys(name for summary in summaries.values() for name in summary["models"]))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(splits) * max(1, len(models)) / 2), 3.8))
-    width = 0.8 / max(1, len(models))
-    for index, name in enumerate(models):
-        xs, means, errors = [], [], [[], []]
-        for position, split in enumerate(splits):
-            m = summaries[split]["models"].get(name)
-            if m is None:
-                continue
-            xs.append(position - 0.4 + width * (index + 0.5))
-            means.append(m["mean"])
-            errors[0].append(m["mean"] - m["ci_low"])
-            errors[1].append(m["ci_high"] - m["mean"])
-        ax.errorbar(xs, means, yerr=errors, fmt="o", capsize=4, label=name)
-    ax.set_xticks(range(len(splits)), splits)
-    ax.set(title="Mean score with 95% bootstrap interval", ylabel="score (100 = optimal)", ylim=(-2, 102))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def samples(result: dict) -> list[tuple[str, dict, dict]]:
     """Best, typical (median score) and worst completion of one model (rows without one are left out)."""
     by_id = {completion["id"]: completion for completion in result["completions"]}
@@ -267,7 +111,11 @@ def split_section(split: str, summary: dict) -> list[str]:
 def render_markdown(
     results: dict[str, dict], summaries: dict[str, dict], log: list[dict], context: dict, has_rewards_plot: bool
 ) -> str:
-    """results: the first split's models (samples, histograms); summaries: split -> split_summary."""
+    """The report in Markdown.
+
+    results: the first split's models (samples, histograms); summaries: split -> split_summary; context:
+    run_context(); has_rewards_plot: whether plot_rewards drew the training curves.
+    """
     parts = ["# Day-planning GRPO report", ""]
     parts.append(
         f"Model configuration `{context['model']}`; evaluated on {context['eval_rows']}; "
@@ -287,10 +135,11 @@ def render_markdown(
     parts.append("")
     for split, summary in summaries.items():
         parts += split_section(split, summary)
-    parts += ["![score intervals](figures/score_intervals.png)", ""]
+    figures = context["figures"]
+    parts += [f"![score intervals]({figures}/score_intervals.png)", ""]
     if has_rewards_plot:
         first, last = log[0], log[-1]
-        parts += ["## Training curves", "", "![rewards](figures/rewards.png)", ""]
+        parts += ["## Training curves", "", f"![rewards]({figures}/rewards.png)", ""]
         parts.append(
             f"Total reward {first.get('reward', float('nan')):.2f} at step {int(first['step'])} -> "
             f"{last.get('reward', float('nan')):.2f} at step {int(last['step'])}; mean over the run "
@@ -298,7 +147,7 @@ def render_markdown(
         )
         parts.append("")
     first_split = next(iter(summaries), "test")
-    parts += [f"## Scores and broken rules (`{first_split}`)", "", "![scores](figures/scores.png)", ""]
+    parts += [f"## Scores and broken rules (`{first_split}`)", "", f"![scores]({figures}/scores.png)", ""]
     if results:
         name = list(results)[-1]
         parts += [f"## Sample completions ({name}, `{first_split}`)", ""]

@@ -82,6 +82,14 @@ def write_params(name: str, model: str, overrides: list[str], backend: str = "au
     return path
 
 
+def score(name: str) -> list[str]:
+    """The score stage on `name`'s completions of the test split, the one the check's infer runs answer."""
+    completions = f"reports/completions/test/{name}.jsonl"
+    out, metrics = f"reports/scores/test/{name}.jsonl", f"reports/metrics/test/{name}.json"
+    paths = ["--data", "data/test.parquet", "--completions", completions, "--out", out, "--metrics", metrics]
+    return ["stages.score", "--evaluate-rows", *paths]
+
+
 def stage(name: str, args: list[str], params: Path, log_dir: Path) -> dict:
     env = {**os.environ, "DAYPLAN_PARAMS": str(params), "PYTHONUNBUFFERED": "1"}
     monitor = GpuMemoryPeak()
@@ -180,9 +188,9 @@ def main() -> None:
             ("generate", ["stages.generate"]),
             ("warmstart", ["stages.warmstart"]),
             ("infer base", ["stages.infer", "--name", "base", "--model", "models/base"]),
-            ("score base", ["stages.score", "--name", "base"]),
+            ("score base", score("base")),
             ("infer warmstart", ["stages.infer", "--name", "warmstart", "--model", "models/warmstart"]),
-            ("score warmstart", ["stages.score", "--name", "warmstart"]),
+            ("score warmstart", score("warmstart")),
         ]:
             results[f"setup/{name}"] = stage(name, cmd, shared, out)
     for variant in args.variants:
@@ -192,7 +200,7 @@ def main() -> None:
             ("train", ["stages.train"]),
             ("merge epoch2", ["stages.merge", "--epoch", "2"]),
             ("infer epoch2", ["stages.infer", "--name", f"epoch2-{variant}", "--model", "models/merged/epoch2"]),
-            ("score epoch2", ["stages.score", "--name", f"epoch2-{variant}"]),
+            ("score epoch2", score(f"epoch2-{variant}")),
         ]:
             results[f"{variant}/{name}"] = stage(f"{variant}-{name}", cmd, params, out)
         shutil.rmtree(ROOT / "models/grpo", ignore_errors=True)  # the next variant starts afresh

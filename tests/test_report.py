@@ -11,14 +11,8 @@ import sys
 
 import pytest
 
-from dayplan.report import (
-    aligned_scores,
-    comparison_table,
-    model_summary,
-    paired_table,
-    small_split_note,
-    split_summary,
-)
+from dayplan.report import comparison_table, paired_table, small_split_note
+from dayplan.report_stats import aligned_scores, model_summary, split_summary
 from dayplan.scoring import metrics as scoring_metrics
 from dayplan.task import BROKEN_RULES
 
@@ -29,6 +23,12 @@ def metrics(scores: list[dict]) -> dict:
 
 MODELS = ("base", "warmstart", "epoch2", "epoch3")
 SPLITS = ("test", "test_novel", "test_large")
+# the paths dvc.yaml's report stage passes
+PATHS = (
+    "--metrics", "reports/metrics", "--scores", "reports/scores", "--completions", "reports/completions",
+    "--train-log", "reports/train/log.csv", "--report", "reports/report.md", "--html", "reports/report.html",
+    "--figures", "reports/figures", "--summary", "reports/summary.json", "--plot-data", "reports/plots/scores.csv",
+)  # fmt: skip
 
 
 def scored(values: list[tuple[float, str | None]]) -> list[dict]:
@@ -104,7 +104,7 @@ def run_report(work, repo_root, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAYPLAN_PARAMS"}
     env["PYTHONPATH"] = str(repo_root)
     done = subprocess.run(
-        [sys.executable, "-m", "stages.report", *args], cwd=work, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "stages.report", *PATHS, *args], cwd=work, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     return done
@@ -135,6 +135,7 @@ def test_stage_reports_every_split_side_by_side(work, repo_root):
     assert base["ci_low"] <= base["mean"] <= base["ci_high"] and 0 <= base["optimal_rate"] <= 1
     assert set(summary["test_large"]["paired"]) == {"warmstart_vs_base", "epoch2_vs_warmstart", "epoch3_vs_epoch2"}
     assert (work / "reports" / "figures" / "score_intervals.png").stat().st_size > 1000
+    assert "![score intervals](figures/score_intervals.png)" in report  # relative to report.md
 
 
 def test_stage_without_splits_reads_the_single_test_split(work, repo_root):

@@ -16,6 +16,9 @@ from dayplan.io import write_jsonl
 from dayplan.scoring import SKIPPED, evaluate
 from dayplan.task import schedule_xml, solve
 from stages import score
+from tests.conftest import tiny_params
+
+SPLITS = ("test", "test_novel", "test_large")
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +115,51 @@ def test_a_row_worth_nothing_stops_before_scoring(tmp_path, monkeypatch, rows):
     )
 
 
+def pipeline_argv(name: str, splits: tuple[str, ...] = SPLITS) -> list[str]:
+    """The score stage's command line in dvc.yaml, for the model `name`."""
+    argv = ["score", "--evaluate-rows", "--data", *(f"data/{split}.parquet" for split in splits)]
+    for option, kind, suffix in (
+        ("--completions", "completions", "jsonl"),
+        ("--out", "scores", "jsonl"),
+        ("--metrics", "metrics", "json"),
+    ):
+        argv += [option, *(f"reports/{kind}/{split}/{name}.{suffix}" for split in splits)]
+    return argv
+
+
+def test_pipeline_mode_scores_the_evaluated_rows_of_each_split(tmp_path, monkeypatch, rows, capsys):
+    tiny_params(tmp_path, "evaluate.rows=4")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
+    for split in SPLITS:
+        write_split(tmp_path / f"data/{split}.parquet", rows)
+        answers = [{"id": i, "completion": optimal(row)} for i, row in enumerate(rows[:4])]
+        write_jsonl(tmp_path / f"reports/completions/{split}/epoch3.jsonl", answers)
+    monkeypatch.setattr(sys, "argv", pipeline_argv("epoch3"))
+    score.main()
+    for split in SPLITS:
+        metrics = json.loads((tmp_path / f"reports/metrics/{split}/epoch3.json").read_text())
+        assert (metrics["n"], metrics["coverage"], metrics["mean_score"]) == (4, 1.0, 100.0)
+        assert metrics["test_set_sha256"] == rows_fingerprint(rows[:4])
+        assert len((tmp_path / f"reports/scores/{split}/epoch3.jsonl").read_text().splitlines()) == 4
+    assert capsys.readouterr().out.count("mean score 100.00 over 4 rows") == len(SPLITS)
+
+
+def test_each_option_takes_one_path_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["score", "--data", "a.parquet", "b.parquet", "--completions", "a.jsonl", "--out", "a_scores.jsonl"],
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        score.main()
+    assert exit_info.value.code == 2 and "take as many paths each" in capsys.readouterr().err
+
+
 def test_pipeline_mode_from_another_folder_names_the_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
-    monkeypatch.setattr(sys, "argv", ["score", "--name", "epoch3"])
+    monkeypatch.setattr(sys, "argv", pipeline_argv("epoch3"))
     with pytest.raises(SystemExit) as exit_info:
         score.main()
     assert str(exit_info.value.code) == (

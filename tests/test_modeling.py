@@ -212,12 +212,12 @@ def test_stage_writes_models_base_and_reports_bad_input(repo_root, tmp_path, mon
     tiny_params(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAYPLAN_PARAMS", str(tmp_path / "params.yaml"))
-    stage.main()
+    stage.main(["--out", "models/base"])
     assert json.loads(Path("models/base/source.json").read_text())["source"] == "tiny"
 
     tiny_params(tmp_path, "model.source=hub")
     with pytest.raises(SystemExit, match=r"^error: model\.id: required"):
-        stage.main()
+        stage.main(["--out", "models/base"])
     assert Path("models/base/model.safetensors").exists()  # the previous output survives
 
 

@@ -232,7 +232,7 @@ def _real_wheel() -> Path | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_real_wheel() is None, reason=f"{SMOL_WHEEL} not cached (run `python -m stages.base` once)")
+@pytest.mark.skipif(_real_wheel() is None, reason=f"{SMOL_WHEEL} not cached (run `dvc repro base` once)")
 def test_real_smollm2_gguf_converts_to_an_equivalent_model(tmp_path, monkeypatch, repo_root):
     from transformers import AutoModelForCausalLM
 

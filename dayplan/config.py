@@ -110,10 +110,6 @@ class WarmstartParams(Strict):
     def _sft(cls, sft: dict) -> dict:
         return _refuse_reserved(sft, RESERVED_SFT_KEYS, "sft")
 
-    @property
-    def max_length(self) -> int:
-        return self.sft.get("max_length", 1024)
-
 
 class TrainParams(Strict):
     backend: Literal["trl", "unsloth"]
@@ -143,14 +139,6 @@ class TrainParams(Strict):
                 "e.g. recipes/accelerate/zero2.yaml)"
             )
         return self
-
-    @property
-    def max_completion_length(self) -> int:
-        return self.grpo.get("max_completion_length", 256)  # GRPOConfig's default
-
-    @property
-    def seed(self) -> int:
-        return self.grpo.get("seed", 42)  # TrainingArguments' default
 
 
 class EvaluateParams(Strict):

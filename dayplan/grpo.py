@@ -115,13 +115,13 @@ def trl_configs(params: Params, output_dir: Path, report_to: str = "mlflow"):
         raise TrainSetupError(f"train.grpo: {str(error).splitlines()[0]}") from None
 
 
-def _unsloth_model(start_model: Path, t: TrainParams, model_args):
-    """Unsloth's patched model with its LoRA adapter (GPU only)."""
+def _unsloth_model(start_model: Path, t: TrainParams, args, model_args):
+    """Unsloth's patched model with its LoRA adapter (GPU only); `args` is the GRPOConfig it trains with."""
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(start_model),
-        max_seq_length=t.max_prompt_length + t.max_completion_length,
+        max_seq_length=t.max_prompt_length + args.max_completion_length,
         load_in_4bit=model_args.load_in_4bit,
     )
     model = FastLanguageModel.get_peft_model(
@@ -131,7 +131,7 @@ def _unsloth_model(start_model: Path, t: TrainParams, model_args):
         lora_dropout=model_args.lora_dropout,
         target_modules=list(model_args.lora_target_modules),
         use_gradient_checkpointing="unsloth" if t.grpo.get("gradient_checkpointing") else False,
-        random_state=t.seed,
+        random_state=args.seed,
     )
     return model, tokenizer
 
@@ -173,7 +173,7 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
     }
     model: Any = str(start_model)
     if t.backend == "unsloth":
-        model, tokenizer = _unsloth_model(start_model, t, model_args)
+        model, tokenizer = _unsloth_model(start_model, t, args, model_args)
         kwargs = {}
     return GRPOTrainer(
         model=model,

@@ -1,6 +1,6 @@
 """Several training processes: the `accelerate launch` command that reruns the train stage in them.
 
-The DVC stage stays `python -m stages.train`; with train.num_processes > 1 that process only starts
+The DVC stage stays `python -m stages.train ...`; with train.num_processes > 1 that process only starts
 `accelerate launch`, which runs the stage again once per GPU. Those runs see the launcher's variables
 below and train instead of launching again.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dayplan.config import TrainParams
@@ -30,9 +30,16 @@ def under_launcher(environ: Mapping[str, str]) -> bool:
 
 
 def accelerate_command(
-    python_executable: str, config_file: str, num_processes: int, bf16: bool, module: str, *options: str
+    python_executable: str,
+    config_file: str,
+    num_processes: int,
+    bf16: bool,
+    module: str,
+    *options: str,
+    module_args: Sequence[str] = (),
 ) -> list[str]:
-    """`accelerate launch` (this interpreter's, found without PATH) running `python -m <module>` in each process."""
+    """`accelerate launch` (this interpreter's, found without PATH) running `python -m <module> <module_args>`
+    in each process; `options` go to the launcher."""
     return [
         python_executable,
         "-m",
@@ -48,11 +55,16 @@ def accelerate_command(
         *options,
         "-m",
         module,
+        *module_args,
     ]
 
 
 def launch_command(
-    train: TrainParams, python_executable: str, environ: Mapping[str, str], module: str = TRAIN_MODULE
+    train: TrainParams,
+    python_executable: str,
+    environ: Mapping[str, str],
+    module: str = TRAIN_MODULE,
+    module_args: Sequence[str] = (),
 ) -> list[str] | None:
     """The launcher for train.num_processes processes, or None to train in this process (one, or launched)."""
     if train.num_processes == 1 or under_launcher(environ):
@@ -60,7 +72,8 @@ def launch_command(
     config = str(train.accelerate_config)  # set whenever num_processes > 1 (TrainParams checks)
     if not Path(config).is_file():
         raise LaunchError(f"train.accelerate_config: {config}: file not found (see recipes/accelerate/)")
-    return accelerate_command(python_executable, config, train.num_processes, train.grpo.get("bf16", True), module)
+    bf16 = train.grpo.get("bf16", True)
+    return accelerate_command(python_executable, config, train.num_processes, bf16, module, module_args=module_args)
 
 
 def check_gpus(train: TrainParams, gpus: int) -> None:
@@ -72,9 +85,11 @@ def check_gpus(train: TrainParams, gpus: int) -> None:
         )
 
 
-def relaunch_if_several_processes(train: TrainParams, module: str = TRAIN_MODULE) -> None:
-    """With train.num_processes > 1 (and no launcher yet), become `accelerate launch` of `module`."""
-    command = launch_command(train, sys.executable, os.environ, module)
+def relaunch_if_several_processes(
+    train: TrainParams, module: str = TRAIN_MODULE, module_args: Sequence[str] = ()
+) -> None:
+    """With train.num_processes > 1 (and no launcher yet), become `accelerate launch` of `module module_args`."""
+    command = launch_command(train, sys.executable, os.environ, module, module_args)
     if command is None:
         return
     import torch

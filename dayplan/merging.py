@@ -12,6 +12,7 @@ from dayplan.io import atomic_path, write_json
 from dayplan.modeling import ModelError, load_tokenizer
 from dayplan.task import Instance, chat_messages, solver_completion
 
+# Merged logits must equal base+adapter logits within MERGE_ATOL + MERGE_RTOL * max|logit| (float32).
 MERGE_ATOL = 1e-3
 MERGE_RTOL = 1e-4
 MERGE_ISSUE = "unslothai/unsloth#2009"

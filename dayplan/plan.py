@@ -59,13 +59,13 @@ def _json_instance(data) -> Instance:
 # --- which model ---------------------------------------------------------------------------------------
 
 
-def pipeline_model(root: Path = Path(".")) -> Path | None:
-    """The newest model the pipeline built: models/merged/epoch<highest>, else models/warmstart, else models/base."""
+def pipeline_model(models: Path = Path("models")) -> Path | None:
+    """The newest model the pipeline built under `models`: merged/epoch<highest>, else warmstart, else base."""
     merged = sorted(
-        (p for p in (root / "models" / "merged").glob("epoch*") if p.name[5:].isdigit()),
+        (p for p in (models / "merged").glob("epoch*") if p.name[5:].isdigit()),
         key=lambda p: int(p.name[5:]),
     )
-    for candidate in [*reversed(merged), root / "models" / "warmstart", root / "models" / "base"]:
+    for candidate in [*reversed(merged), models / "warmstart", models / "base"]:
         if (candidate / "config.json").exists():
             return candidate
     return None
@@ -117,7 +117,7 @@ def hf_folder(downloaded: Path) -> Path:
     raise PlanError(f"the registered champion ({downloaded}) holds no transformers model folder")
 
 
-def pick_model(requested: str | None, registered_model: str) -> tuple[Path, str]:
+def pick_model(requested: str | None, registered_model: str, models: Path = Path("models")) -> tuple[Path, str]:
     """(folder, how it was chosen): --model, else the registry's champion, else the newest pipeline model."""
     if requested:
         if not (Path(requested) / "config.json").exists():
@@ -126,9 +126,9 @@ def pick_model(requested: str | None, registered_model: str) -> tuple[Path, str]
     champion = champion_model(registered_model)
     if champion is not None:
         return champion[0], f"models:/{registered_model}@champion, version {champion[1]}"
-    built = pipeline_model()
+    built = pipeline_model(models)
     if built is None:
-        raise PlanError("no model: no champion registered and no models/ folder here (run `dvc repro` first)")
+        raise PlanError(f"no model: no champion registered and no model under {models} (run `dvc repro` first)")
     return built, "newest pipeline model; no champion registered"
 
 

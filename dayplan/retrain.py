@@ -30,8 +30,7 @@ from dayplan.tracking import recorded_run_id
 STATE_DIR = Path(".dvc/tmp")  # git-ignored by DVC
 LOCK_FILE = STATE_DIR / "retrain.lock"
 PENDING_FILE = STATE_DIR / "retrain-pending.json"
-DECISIONS_DIR = Path("reports/retrain")
-MODEL_CARD = DECISIONS_DIR / "model_card.md"  # the latest registered version's card, beside the decisions
+MODEL_CARD = "model_card.md"  # the latest registered version's card, beside the decisions
 
 
 # --- one retrain at a time ------------------------------------------------------------------------------
@@ -208,7 +207,7 @@ def _evaluation(version, metrics: dict) -> dict:
     }
 
 
-def gate_and_register(params, plan: dict, mlflow_client) -> dict:
+def gate_and_register(params, plan: dict, mlflow_client, decisions_dir: Path) -> dict:
     """Compare, register, move the alias: the only step that changes the registry, run at the very end."""
     r = params.retrain
     metrics = read_metrics(Path(f"reports/metrics/test/{r.candidate}.json"))
@@ -239,7 +238,7 @@ def gate_and_register(params, plan: dict, mlflow_client) -> dict:
     train_seconds = mlflow_client.get_run(run_id).data.metrics.get("train_runtime")
     card = model_card.render(params, str(version.version), outcome, decision.reason, plan["exp_name"], train_seconds)
     mlflow_client.update_model_version(r.registered_model, version.version, description=card)
-    write_text(MODEL_CARD, card)
+    write_text(decisions_dir / MODEL_CARD, card)
     challenger = _evaluation(version, metrics) | {"candidate": r.candidate, "data_seed": params.data.seed}
     return {
         "time": registry.now(),
@@ -258,11 +257,11 @@ def gate_and_register(params, plan: dict, mlflow_client) -> dict:
     }
 
 
-def record(record_: dict, mlflow_client) -> Path:
+def record(record_: dict, mlflow_client, decisions_dir: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = DECISIONS_DIR / f"{stamp}-{record_['exp_name']}.json"
+    path = decisions_dir / f"{stamp}-{record_['exp_name']}.json"
     write_json(path, record_)
-    write_json(DECISIONS_DIR / "latest.json", record_)
+    write_json(decisions_dir / "latest.json", record_)
     run_id = record_["challenger"]["run_id"]
     for key in ("decision", "reason", "exp_name"):
         mlflow_client.set_tag(run_id, f"retrain.{key}", str(record_[key])[:5000])
@@ -281,15 +280,15 @@ def checked_params():
     return params
 
 
-def retrain(set_param: list[str], name: str | None) -> tuple[dict, Path]:
-    """The whole retrain (module docstring): the decision record and where it was written."""
+def retrain(set_param: list[str], name: str | None, decisions_dir: Path) -> tuple[dict, Path]:
+    """The whole retrain (module docstring): the decision record and where in decisions_dir it was written."""
     params = checked_params()
     with retrain_lock(LOCK_FILE) as lock_fd:
         mlflow_client = registry.client()
         plan = make_plan(set_param, name, params, mlflow_client)
         run_plan(plan, lock_fd)
         params = checked_params()  # the workspace's params.yaml now holds the -S values
-        decision = gate_and_register(params, plan, mlflow_client)
-        path = record(decision, mlflow_client)
+        decision = gate_and_register(params, plan, mlflow_client, decisions_dir)
+        path = record(decision, mlflow_client, decisions_dir)
         PENDING_FILE.unlink(missing_ok=True)
     return decision, path

@@ -16,7 +16,7 @@ import torch
 from datasets import Dataset
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, set_seed
-from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+from trl import GRPOConfig, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from dayplan.config import Params, WarmstartParams
 from dayplan.data import row_instance
@@ -139,14 +139,17 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     tokenizer = load_tokenizer(base_dir)
     tokenizer.padding_side = "right"  # training batches; format_check generates with left padding
     train_rows, held_out = split_rows(rows, p.check_rows)
-    examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, p.max_length)
-    use_peft = p.model_args.get("use_peft", False)
+    # unset keys take TRL's defaults, read from its config classes rather than copied here
+    max_length = p.sft.get("max_length", SFTConfig.max_length)
+    train_budget = params.train.grpo.get("max_completion_length", GRPOConfig.max_completion_length)
+    examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, max_length)
+    use_peft = p.model_args.get("use_peft", ModelConfig.use_peft)
     if not examples:
         raise ValueError(
             f"no pool row fits train.max_prompt_length={params.train.max_prompt_length} and "
-            f"warmstart.max_length={p.max_length} (of {len(train_rows)} training rows)"
+            f"warmstart.sft.max_length={max_length} (of {len(train_rows)} training rows)"
         )
-    set_seed(p.sft.get("seed", 42))  # LoRA's A matrices are drawn when the trainer wraps the model
+    set_seed(p.sft.get("seed", SFTConfig.seed))  # LoRA's A matrices are drawn when the trainer wraps the model
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="warmstart-") as output_dir:
         trainer = build_trainer(load_model(base_dir), tokenizer, examples, p, output_dir)
@@ -171,7 +174,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
         "completion_tokens_max": max(completion_lengths),
         # answers longer than a generation budget get cut off there (evaluation, GRPO)
         "completions_over_eval_budget": sum(n > params.evaluate.max_new_tokens for n in completion_lengths),
-        "completions_over_train_budget": sum(n > params.train.max_completion_length for n in completion_lengths),
+        "completions_over_train_budget": sum(n > train_budget for n in completion_lengths),
         "runtime_s": round(runtime, 1),
         **_loss_summary(log_history),
         **{k: v for k, v in check.items() if k != "sample_completion"},

@@ -107,10 +107,10 @@ def pipeline_run(run_id: str | None = None, run_name: str | None = None, tracked
         yield mlflow
 
 
-def recorded_run_id() -> str | None:
+def recorded_run_id(run_file: Path = RUN_FILE) -> str | None:
     """The run the train stage opened, or None (no training yet, e.g. scoring the base model alone)."""
     try:
-        return json.loads(RUN_FILE.read_text())["run_id"]
+        return json.loads(run_file.read_text())["run_id"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         return None
 

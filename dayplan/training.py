@@ -69,11 +69,12 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
     with process.main_process_first():  # only the main process may wipe the folder; the others read its choice
         decide = checkpoints.prepare_output if is_main else checkpoints.can_resume
         resume = decide(output_dir, digest)
-    run_id = recorded_run_id() if resume else None
+    run_file = output_dir / RUN_FILE.name  # the later stages read it from the path in tracking.RUN_FILE
+    run_id = recorded_run_id(run_file) if resume else None
     with pipeline_run(run_id, None if run_id else f"grpo-{params.model.name}", tracked=is_main) as mlflow:
         tracked = is_main and mlflow.active_run().info.run_id != "untracked"
         if is_main:
-            write_json(RUN_FILE, {"run_id": mlflow.active_run().info.run_id})
+            write_json(run_file, {"run_id": mlflow.active_run().info.run_id})
         if resume:
             print(f"train: resuming from {get_last_checkpoint(str(output_dir))} (MLflow run {run_id})")
         else:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from dayplan.config import DataParams
 from dayplan.data import row_instance
+from dayplan.dataset import read_typed_rows
 from dayplan.task import count_overlapping_pairs, parse_instance_text, parse_time, solve
 
 SPLITS = ("train", "test", "pool")
@@ -222,3 +224,21 @@ def validate_rows(
         others = set().union(*(p for s, p in prompts.items() if s != split))
         frames[split] = derived_frame(rows, others)
     return run_validation(frames, row_counts, min_events, max_events, docs_dir)
+
+
+def expected_rows(p: DataParams) -> dict[str, int | None]:
+    """Generated splits must have the sizes asked for; a published dataset's train/test sizes are its own."""
+    if p.source == "generate":
+        return {"train": p.n_train, "test": p.n_test, "pool": p.n_pool}
+    return {"train": None, "test": None, "pool": p.n_pool}  # the pool is generated either way
+
+
+def read_splits(paths: dict[str, Path]) -> dict[str, list[dict]]:
+    """Each split's typed rows; a missing or malformed file is a ValueError naming it, in one line."""
+    splits = {}
+    for split, path in paths.items():
+        try:
+            splits[split] = read_typed_rows(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+    return splits

@@ -89,6 +89,16 @@ def score(name: str) -> list[str]:
     paths = ["--data", "data/test.parquet", "--completions", completions, "--out", out, "--metrics", metrics]
     return ["stages.score", "--evaluate-rows", *paths]
 
+# the stages as dvc.yaml runs them (paths included)
+BASE = ["stages.base", "--out", "models/base"]
+GENERATE = ["stages.generate", "--out", "data"]
+WARMSTART = ["stages.warmstart", "--base", "models/base", "--pool", "data/pool.parquet", "--out", "models/warmstart",
+             "--metrics", "reports/warmstart/metrics.json"]  # fmt: skip
+TRAIN = ["stages.train", "--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
+         "--log", "reports/train/log.csv"]  # fmt: skip
+MERGE_EPOCH2 = ["stages.merge", "--epoch", "2", "--run", "models/grpo", "--start", "models/warmstart",
+                "--out", "models/merged/epoch2"]  # fmt: skip
+
 
 def stage(name: str, args: list[str], params: Path, log_dir: Path) -> dict:
     env = {**os.environ, "DAYPLAN_PARAMS": str(params), "PYTHONUNBUFFERED": "1"}
@@ -154,7 +164,7 @@ def memory_7b(cards: list[str], out: Path) -> None:
         one_step = ["train.rows=8", "train.grpo.num_train_epochs=1", "train.grpo.max_steps=1"]
         path = write_params(f"7b-{card}", "qwen2.5-coder-7b", [*CARDS[card], *one_step, "train.log_samples_every=1"])
         print(f"{card} GB card: {' '.join(CARDS[card])}", flush=True)
-        results[f"7b/{card}GB/train"] = stage(f"7b-{card}GB-train", ["stages.train"], path, out)
+        results[f"7b/{card}GB/train"] = stage(f"7b-{card}GB-train", TRAIN, path, out)
         shutil.rmtree(ROOT / "models/grpo", ignore_errors=True)
     table = summarise(results)
     (out / f"memory_7b-{'-'.join(cards)}.json").write_text(json.dumps(table, indent=2))
@@ -184,9 +194,9 @@ def main() -> None:
     if not args.skip_setup:
         print("setup (shared by the variants):")
         for name, cmd in [
-            ("base", ["stages.base"]),
-            ("generate", ["stages.generate"]),
-            ("warmstart", ["stages.warmstart"]),
+            ("base", BASE),
+            ("generate", GENERATE),
+            ("warmstart", WARMSTART),
             ("infer base", ["stages.infer", "--name", "base", "--model", "models/base"]),
             ("score base", score("base")),
             ("infer warmstart", ["stages.infer", "--name", "warmstart", "--model", "models/warmstart"]),
@@ -197,8 +207,8 @@ def main() -> None:
         params = write_params(variant, MODEL, VARIANTS[variant], args.backend)
         print(f"{variant}:")
         for name, cmd in [
-            ("train", ["stages.train"]),
-            ("merge epoch2", ["stages.merge", "--epoch", "2"]),
+            ("train", TRAIN),
+            ("merge epoch2", MERGE_EPOCH2),
             ("infer epoch2", ["stages.infer", "--name", f"epoch2-{variant}", "--model", "models/merged/epoch2"]),
             ("score epoch2", score(f"epoch2-{variant}")),
         ]:

@@ -1,15 +1,14 @@
-"""Stage generate: the splits under data/ (train, warm-start pool, test, test_novel, test_large), seeded."""
+"""Stage generate: the splits (train, warm-start pool, test, test_novel, test_large) as parquet files, seeded."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from dayplan.config import load_params_or_exit
 from dayplan.data import GenerationError, check_feasible, generate_splits
 from dayplan.dataset import HubDataError, load_hub_splits, write_split
-
-DATA_DIR = Path("data")
 
 
 def make_splits(p) -> dict[str, list[dict]]:
@@ -24,7 +23,10 @@ def make_splits(p) -> dict[str, list[dict]]:
     return splits | (load_hub_splits(p.hub_dataset) if p.source == "hub" else {})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="folder that receives <split>.parquet")
+    args = parser.parse_args(argv)
     p = load_params_or_exit().data
     try:
         check_feasible(p)
@@ -32,8 +34,8 @@ def main() -> None:
     except (GenerationError, HubDataError) as error:
         sys.exit(f"error: params.yaml: {error}")
     for split, rows in splits.items():
-        write_split(DATA_DIR / f"{split}.parquet", rows)
-        print(f"data/{split}.parquet: {len(rows)} rows")
+        write_split(args.out / f"{split}.parquet", rows)
+        print(f"{args.out / split}.parquet: {len(rows)} rows")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,37 @@
 """Stage train: GRPO (TRL) with a LoRA adapter on the train split, from the warm-started model.
 
-Writes models/grpo (a checkpoint per epoch, epochs.json, fingerprint.json, mlflow_run.json) and
-reports/train/log.csv; a killed run resumes from its last epoch checkpoint (dayplan/training.py).
-With train.num_processes > 1 the stage reruns itself under `accelerate launch`, one process a GPU.
+Writes the run's folder (a checkpoint per epoch, epochs.json, fingerprint.json, mlflow_run.json) and the
+training log CSV; a killed run resumes from its last epoch checkpoint (dayplan/training.py). With
+train.num_processes > 1 the stage reruns itself, with the same arguments, under `accelerate launch`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from dayplan import launch
 from dayplan.config import load_params_or_exit
 
-WARMSTART_DIR = Path("models/warmstart")
-TRAIN_DATA = Path("data/train.parquet")
-OUTPUT_DIR = Path("models/grpo")
-LOG_CSV = Path("reports/train/log.csv")
 
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--start", type=Path, required=True, help="warm-start output (model or SKIPPED.json)")
+    parser.add_argument("--data", type=Path, required=True, help="train split (parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, epochs.json")
+    parser.add_argument("--log", type=Path, required=True, help="training log CSV written")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
     params = load_params_or_exit()
     try:
-        launch.relaunch_if_several_processes(params.train, "stages.train")
+        launch.relaunch_if_several_processes(params.train, "stages.train", argv)
     except launch.LaunchError as error:
         sys.exit(f"error: params.yaml: {error}")
     from dayplan import training
 
     try:
-        training.train(params, WARMSTART_DIR, TRAIN_DATA, OUTPUT_DIR, LOG_CSV)
+        training.train(params, args.start, args.data, args.out, args.log)
     except training.TrainError as error:
         sys.exit(f"error: {error}")
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dayplan import grpo
-from dayplan.config import Params, ParamsError, compose, load_params, read_yaml, validate, write_params
+from dayplan.config import Params, ParamsError, as_dict, compose, load_params, read_yaml, validate, write_params
 
 MODELS = sorted(path.stem for path in (Path(__file__).parent.parent / "conf" / "model").glob("*.yaml"))
 
@@ -54,7 +54,7 @@ def test_every_model_builds_trl_configs(model, tmp_path):
     assert grpo_args.generation_batch_size % grpo_args.num_generations == 0
     ModelConfig(**params.train.model_args)
     ModelConfig(**params.warmstart.model_args)
-    assert sft_config(params.warmstart, tmp_path).max_length == params.warmstart.max_length
+    assert sft_config(params.warmstart, tmp_path).max_length == params.warmstart.sft["max_length"]
 
 
 def test_override_reaches_the_trainer_config_under_the_default_model(tmp_path):
@@ -161,7 +161,7 @@ def test_config_cli_recomposes_params(tmp_path, monkeypatch, repo_root):
 
 def test_params_model_round_trip():
     params = validate(compose(), "params.yaml")
-    assert isinstance(params, Params) and params.train.seed == params.train.grpo["seed"]
+    assert isinstance(params, Params) and Params.model_validate(as_dict(params)) == params
 
 
 def test_gpu_check_settings_are_valid_params(tmp_path, repo_root):

@@ -83,7 +83,11 @@ def test_stage_is_byte_identical(tmp_path, repo_root):
     outputs = []
     for _ in range(2):
         done = subprocess.run(
-            [sys.executable, "-m", "stages.generate"], cwd=tmp_path, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "stages.generate", "--out", "data"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / "data").glob("*.parquet"))})
@@ -220,7 +224,7 @@ def test_generate_stage_exits_with_one_line(repo_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        generate.main()
+        generate.main(["--out", "data"])
     assert str(exit_info.value.code).startswith("error: params.yaml: data: max_overlap_ratio: no instance of 2-2")
     assert not (tmp_path / "data").exists()
 

@@ -22,6 +22,8 @@ from dayplan.inference import generate_vllm, vllm_llm_kwargs
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = sorted((ROOT / "recipes/accelerate").glob("*.yaml"))
 ZERO2 = "recipes/accelerate/zero2.yaml"
+STAGE_ARGS = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
+              "--log", "reports/train/log.csv"]  # fmt: skip
 
 
 def write_params(folder: Path, model: str = "tiny", **sections: dict) -> Path:
@@ -124,8 +126,9 @@ def test_train_stage_becomes_accelerate_launch(two_process_stage, monkeypatch, c
     train_stage, execs = two_process_stage
     monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     with pytest.raises(SystemExit):
-        train_stage.main()
-    assert len(execs) == 1 and execs[0][0] == sys.executable and execs[0][-2:] == ["-m", "stages.train"]
+        train_stage.main(STAGE_ARGS)
+    assert len(execs) == 1 and execs[0][0] == sys.executable
+    assert execs[0][-2 - len(STAGE_ARGS) :] == ["-m", "stages.train", *STAGE_ARGS]  # each process gets the paths
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed == [f"train: launcher: accelerate, 2 processes: {' '.join(execs[0])}"]
 
@@ -134,7 +137,7 @@ def test_train_stage_without_gpus_exits_in_one_line(two_process_stage, monkeypat
     train_stage, execs = two_process_stage
     monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
     with pytest.raises(SystemExit) as caught:
-        train_stage.main()
+        train_stage.main(STAGE_ARGS)
     assert str(caught.value).startswith("error: params.yaml: train.num_processes: 2 training processes need")
     assert execs == []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,12 @@ from dayplan.checkpoints import read_epochs
 from dayplan.config import ModelSpec
 from dayplan.merging import find_adapter, merge_adapter
 from dayplan.modeling import ModelError, build_base
+
+
+def merge_args(epoch: int) -> list[str]:
+    """dvc.yaml's arguments for merge@<epoch>."""
+    return ["--epoch", str(epoch), "--run", "models/grpo", "--start", "models/warmstart",
+            "--out", f"models/merged/epoch{epoch}"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,7 @@ def test_merge_stage_writes_a_checked_model(workdir, monkeypatch, capsys):
     from stages import merge as stage
 
     monkeypatch.chdir(workdir)
-    monkeypatch.setattr(sys, "argv", ["merge", "--epoch", "1"])
-    stage.main()
+    stage.main(merge_args(1))
     out = workdir / "models/merged/epoch1"
     check = json.loads((out / "merge_check.json").read_text())
     assert check["max_abs_diff"] <= check["tolerance"] <= 1.1e-3
@@ -93,9 +97,8 @@ def test_missing_epoch_lists_the_available_ones(workdir, monkeypatch):
     from stages import merge as stage
 
     monkeypatch.chdir(workdir)
-    monkeypatch.setattr(sys, "argv", ["merge", "--epoch", "3"])
     with pytest.raises(SystemExit, match=r"^error: models/grpo: no checkpoint for epoch 3 \(available epochs: 1, 2\)$"):
-        stage.main()
+        stage.main(merge_args(3))
     assert not (workdir / "models/merged/epoch3").exists()
 
 

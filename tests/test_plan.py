@@ -111,9 +111,9 @@ def test_newest_pipeline_model_and_champion_layouts(tmp_path):
     for folder in ("models/base", "models/warmstart", "models/merged/epoch2", "models/merged/epoch10"):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "config.json").write_text("{}")
-    assert plan.pipeline_model(tmp_path) == tmp_path / "models/merged/epoch10"
+    assert plan.pipeline_model(tmp_path / "models") == tmp_path / "models/merged/epoch10"
     shutil.rmtree(tmp_path / "models/merged")
-    assert plan.pipeline_model(tmp_path) == tmp_path / "models/warmstart"
+    assert plan.pipeline_model(tmp_path / "models") == tmp_path / "models/warmstart"
     # an MLflow transformers model: weights in model/, tokenizer in components/tokenizer/
     logged = tmp_path / "download" / "model"
     (logged / "model").mkdir(parents=True)

@@ -14,6 +14,8 @@ from dayplan.config import load_params
 from tests.conftest import tiny_params
 
 REPO = Path(__file__).resolve().parents[1]
+TRAIN_ARGS = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
+              "--log", "reports/train/log.csv"]  # fmt: skip
 
 
 def _workdir(root: Path, *overrides: str) -> Path:
@@ -37,7 +39,7 @@ def _data_and_model(root: Path) -> None:
     from dayplan.modeling import build_tiny
     from stages import generate
 
-    generate.main()
+    generate.main(["--out", "data"])
     build_tiny(root / "models/warmstart", seed=0)
     log = [{"step": 1, "loss": 2.5, "epoch": 0.5}, {"step": 2, "loss": 1.5, "epoch": 1.0}]
     (root / "models/warmstart/warmstart_log.json").write_text(json.dumps(log))
@@ -72,14 +74,14 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
 
     monkeypatch.setattr(grpo, "build_trainer", build_killed)
     with pytest.raises(KeyboardInterrupt):
-        train.main()
+        train.main(TRAIN_ARGS)
     out = workdir / "models/grpo"
     assert sorted(checkpoints.scan_epochs(out).values()) == ["checkpoint-1", "checkpoint-2"]
     assert not (out / "epochs.json").exists()
     first_run = json.loads((out / "mlflow_run.json").read_text())["run_id"]
 
     monkeypatch.setattr(grpo, "build_trainer", build)
-    train.main()
+    train.main(TRAIN_ARGS)
     printed = capsys.readouterr().out
     assert "resuming from models/grpo/checkpoint-2" in printed
     assert "1 dropped" in printed or "0 dropped" in printed
@@ -158,7 +160,7 @@ def test_gpu_settings_on_cpu_fail_in_one_line(tmp_path, monkeypatch, overrides, 
     monkeypatch.delenv("DAYPLAN_PARAMS", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as exit_info:
-        train.main()
+        train.main(TRAIN_ARGS)
     assert str(exit_info.value).startswith(message)
     assert "\n" not in str(exit_info.value)
 

@@ -17,6 +17,11 @@ pytest.importorskip("great_expectations")
 
 from stages import validate  # noqa: E402
 
+STAGE_ARGS = [  # dvc.yaml's
+    *("--train", "data/train.parquet", "--test", "data/test.parquet", "--pool", "data/pool.parquet"),
+    *("--docs", "reports/validation/data_docs", "--summary", "reports/validation/summary.json"),
+]
+
 
 @pytest.fixture(scope="module")
 def clean_splits(request, tmp_path_factory):
@@ -40,7 +45,7 @@ def run_stage(workdir, splits) -> tuple[int, str, dict]:
     for split, rows in splits.items():
         write_split(workdir / "data" / f"{split}.parquet", rows)
     try:
-        validate.main()
+        validate.main(STAGE_ARGS)
         code, message = 0, ""
     except SystemExit as exit_:
         code, message = (1 if exit_.code else 0), str(exit_.code or "")
@@ -156,7 +161,7 @@ def test_wrong_types_are_one_line_naming_split_row_and_column(workdir, clean_spl
     rows[0][column] = value
     write_split_unchecked(workdir / "data" / "pool.parquet", rows)
     with pytest.raises(SystemExit) as caught:
-        validate.main()
+        validate.main(STAGE_ARGS)
     assert str(caught.value.code) == f"error: data/pool.parquet: row 0: {expected}"
 
 
@@ -170,5 +175,5 @@ def write_split_unchecked(path, rows: list[dict]) -> None:
 
 def test_missing_split_is_one_line(workdir):
     with pytest.raises(SystemExit) as caught:
-        validate.main()
+        validate.main(STAGE_ARGS)
     assert str(caught.value.code).startswith("error: data/train.parquet")

@@ -20,6 +20,8 @@ from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENIZER = ROOT / "dayplan" / "assets" / "smollm2-tokenizer"
+STAGE_ARGS = ["--base", "models/base", "--pool", "data/pool.parquet", "--out", "models/warmstart",
+              "--metrics", "reports/warmstart/metrics.json"]  # fmt: skip
 
 
 def pool_rows(n: int, seed: int = 7) -> list[dict]:
@@ -51,7 +53,12 @@ def workdir(tmp_path: Path, tiny_model: Path, enabled: bool = True) -> Path:
 def run_stage(cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAYPLAN_PARAMS": str(cwd / "params.yaml")}
     return subprocess.run(
-        [sys.executable, "-m", "stages.warmstart"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "stages.warmstart", *STAGE_ARGS],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -7,6 +7,8 @@ Completions go per split to reports/completions/<split>/<name>.jsonl, `id` the r
 
     python -m stages.infer --splits test test_novel test_large    # the pipeline: every model
     python -m stages.infer --name NAME --model FOLDER_OR_HUB_ID    # one model
+
+A model run by hand adds its files to the stage's output folder, which `dvc status` then reports changed.
 """
 
 from __future__ import annotations

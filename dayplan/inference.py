@@ -12,10 +12,12 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from dayplan.io import no_space_exits
+
+WORKER_EXTENSION = "dayplan.engine.WeightSwap"  # a dotted name: vLLM imports it in its worker processes
 
 
 class ModelLoadError(ValueError):
@@ -51,38 +53,10 @@ def generation_settings(evaluate, backend: str) -> dict:
 
 
 def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], settings: dict, batch_size: int):
-    """Yield one completion per conversation, in order, batch by batch."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Yield one completion per conversation, in order, batch by batch, from a model loaded for this call."""
+    from dayplan.engine import TransformersEngine
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    try:  # a missing folder or an offline Hub id
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{model_dir}: cannot load the model ({_first_line(error)})") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    torch.manual_seed(settings["seed"])
-    sampling = {"do_sample": settings["temperature"] > 0}
-    if sampling["do_sample"]:
-        sampling.update(temperature=settings["temperature"], top_p=settings["top_p"])
-    for start in range(0, len(conversations), batch_size):
-        texts = [
-            tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-            for c in conversations[start : start + batch_size]
-        ]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        with torch.no_grad():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=settings["max_new_tokens"],
-                pad_token_id=tokenizer.pad_token_id,
-                **sampling,
-            )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        yield from tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    yield from TransformersEngine(model_dir, settings, batch_size).generate(conversations)
 
 
 def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dict:
@@ -95,6 +69,8 @@ def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dic
         "seed": evaluate.seed,
         "enable_lora": adapter is not None,
         "max_lora_rank": 64,
+        # in every worker: the method that loads another folder's weights (dayplan/engine.py)
+        "worker_extension_cls": WORKER_EXTENSION,
     }
 
 
@@ -120,7 +96,7 @@ def generate_vllm(
         yield output.outputs[0].text
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -174,10 +150,13 @@ def complete_all(
     partial: Path,
     name: str,
     key: dict,
+    generate: Callable[[Sequence[list[dict]]], Iterable[str]] | None = None,
 ) -> list[dict]:
     """Completions in order, resuming from `partial` when its key is `key` (see partial_key).
 
     `evaluate` (params) sizes batches and the vLLM engine. A line per saved batch says how far it got.
+    `generate` (conversations -> texts) serves them from an engine that is already running (dayplan.engine);
+    without it, an engine starts for this model alone. Neither is asked when nothing is left to do.
     """
     done = _partial_rows(partial, key)
     if done:
@@ -185,7 +164,11 @@ def complete_all(
     elif partial.exists():
         print(f"{name}: nothing to reuse in {partial} (another model, test set or settings): starting over")
     todo = conversations[len(done) :]
-    if settings["backend"] == "vllm":
+    if not todo:
+        stream = iter(())
+    elif generate is not None:
+        stream = generate(todo)
+    elif settings["backend"] == "vllm":
         stream = generate_vllm(model_dir, todo, settings, evaluate)
     else:
         stream = generate_transformers(model_dir, todo, settings, evaluate.batch_size)

@@ -160,7 +160,7 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)  # a merged model saves no tokenizer; vLLM and the next stages need it
     check_started = time.monotonic()
-    # with warmstart.check_rows 0 nothing is held out and the check costs nothing (infer@warmstart evaluates it)
+    # with warmstart.check_rows 0 nothing is held out and the check costs nothing (the infer stage evaluates it)
     check = format_check(merged, tokenizer, held_out, params.evaluate.max_new_tokens)
     check["check_runtime_s"] = round(time.monotonic() - check_started, 1)
     metrics = {

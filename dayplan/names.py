@@ -35,7 +35,7 @@ REFERENCE_SHARE = 0.25
 SAME_THEME = 0.75
 # Each of up to MAX_CLAUSES extra clauses (with a person, at a place, a number) is added with this
 # probability: most names stay at 1-4 words like a calendar's, 5-8 words are the tail (every clause
-# lengthens the prompt, which train.max_prompt_length and warmstart.max_length must hold).
+# lengthens the prompt, which train.max_prompt_length and warmstart.sft.max_length must hold).
 CLAUSE_PROBABILITY = 0.15
 MAX_CLAUSES = 2
 # Share of composed train/pool instances with made-up words, and the chance that each activity, object

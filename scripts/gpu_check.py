@@ -89,6 +89,7 @@ def score(name: str) -> list[str]:
     paths = ["--data", "data/test.parquet", "--completions", completions, "--out", out, "--metrics", metrics]
     return ["stages.score", "--evaluate-rows", *paths]
 
+
 # the stages as dvc.yaml runs them (paths included)
 BASE = ["stages.base", "--out", "models/base"]
 GENERATE = ["stages.generate", "--out", "data"]

@@ -173,7 +173,14 @@ def test_can_resume_only_reads(tmp_path):
 
 
 def test_the_accelerate_configs_are_kept():
-    assert [path.name for path in ACCELERATE_CONFIGS] == ["fsdp.yaml", "multi_gpu.yaml", "zero2.yaml", "zero3.yaml"]
+    names = [path.name for path in ACCELERATE_CONFIGS]
+    assert names == ["fsdp.yaml", "multi_gpu.yaml", "multi_node.yaml", "zero2.yaml", "zero3.yaml"]
+
+
+def test_the_multi_node_config_names_the_main_machine():
+    """Each machine passes its own --machine_rank; the file says how many machines and where rank 0 listens."""
+    config = load_config_from_file(str(ROOT / "recipes/accelerate/multi_node.yaml"))
+    assert (config.num_machines, config.main_process_ip, config.main_process_port) == (2, "127.0.0.1", 29555)
 
 
 @pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=lambda path: path.name)

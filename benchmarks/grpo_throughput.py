@@ -1,0 +1,94 @@
+"""GRPO throughput of the train stage (not a test; a GPU host with the `gpu` extra): completion tokens/s.
+
+    python -m benchmarks.grpo_throughput --model smollm2-135m-quality --rows 64 [--variants baseline one-pass]
+
+Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as
+`dvc exp run -S` takes them) from the same models/warmstart and data/train.parquet, each into a folder of
+its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions' lengths
+from the run's log.csv over the stage's own GRPO time, start-up excluded), the ratio to the first
+variant, and the mean reward of the last quarter of the steps, so that a faster variant that learns
+differently shows it. Run `dvc repro warmstart` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from dayplan.config import load_params, write_params
+
+VARIANTS = {
+    "baseline": [],
+    "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
+    "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
+    "sleep": ["train.grpo.vllm_enable_sleep_mode=true"],
+    "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
+    "liger": ["train.grpo.use_liger_kernel=true"],
+    "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
+}
+TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
+
+
+def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: Path) -> dict:
+    params = folder / f"params-{name}.yaml"
+    write_params(params, [f"model={model}", f"train.rows={rows}", *overrides])
+    train = load_params(params).train
+    out, log = folder / name, folder / f"{name}.csv"
+    command = [sys.executable, "-m", "stages.train", "--start", "models/warmstart", "--data", "data/train.parquet",
+               "--out", str(out), "--log", str(log)]  # fmt: skip
+    result = subprocess.run(command, env={**os.environ, "DAYPLAN_PARAMS": str(params)}, capture_output=True, text=True)
+    timing = TRAIN_TIME.search(result.stdout)
+    if result.returncode != 0 or timing is None:
+        return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
+    steps, seconds = int(timing[1]), float(timing[2])
+    per_step = train.grpo.get("per_device_train_batch_size", 8) * train.grpo.get("gradient_accumulation_steps", 1)
+    logged = list(csv.DictReader(log.open()))
+    tokens = sum(float(row["completion_length"]) * per_step * train.num_processes for row in logged)
+    last = logged[-max(1, len(logged) // 4) :]
+    return {
+        "variant": name,
+        "s/step": seconds / steps,
+        "tokens/s": tokens / seconds,
+        "tokens/s/GPU": tokens / seconds / train.num_processes,
+        "reward (last quarter)": sum(float(row["reward"]) for row in last) / len(last),
+    }
+
+
+def table(results: list[dict]) -> str:
+    first = next((r["tokens/s"] for r in results if "tokens/s" in r), None)
+    lines = ["| variant | s/step | completion tokens/s | tokens/s per GPU | vs first | reward (last quarter) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | |")
+            continue
+        ratio = f"{r['tokens/s'] / first:.2f}x" if first else ""
+        lines.append(f"| {r['variant']} | {r['s/step']:.2f} | {r['tokens/s']:,.0f} | {r['tokens/s/GPU']:,.0f} | "
+                     f"{ratio} | {r['reward (last quarter)']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
+    parser.add_argument("--rows", type=int, default=64, help="train prompts a variant (x the epochs)")
+    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted(VARIANTS))
+    args = parser.parse_args()
+    if not Path("models/warmstart").is_dir():
+        sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
+    with tempfile.TemporaryDirectory(prefix="grpo-throughput-") as folder:
+        results = []
+        for name in args.variants:
+            results.append(run_variant(name, VARIANTS[name], args.model, args.rows, Path(folder)))
+            print(table(results[-1:]).splitlines()[-1], flush=True)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -150,6 +150,7 @@ class EvaluateParams(Strict):
     max_new_tokens: int = Field(ge=1)
     temperature: float = Field(ge=0)
     top_p: float = Field(gt=0, le=1)
+    grounded: bool = True  # answers may name only the prompt's events (dayplan/rules/grounding.py)
     batch_size: int = Field(ge=1)
     seed: int
     max_model_len: int = Field(ge=64)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from dayplan.constrain import RegexConstraint
 from dayplan.dataset import rows_fingerprint
 from dayplan.inference import (
     ModelLoadError,
@@ -30,8 +31,10 @@ from dayplan.inference import (
     count_tokens,
     first_line,
     generation_settings,
+    grounding_regexes,
     partial_key,
     vllm_llm_kwargs,
+    vllm_sampling_params,
 )
 from dayplan.io import write_jsonl
 from dayplan.scoring import SKIPPED
@@ -138,6 +141,8 @@ class TransformersEngine:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.settings, self.batch_size = settings, batch_size
+        # swapped-in models share the tokenizer (swap_signature), so the compiled vocabulary serves them all
+        self.constraint = RegexConstraint(self.model, self.tokenizer) if settings.get("grounded") else None
 
     def swap(self, model_dir: str) -> None:
         state = folder_state_dict(model_dir)
@@ -156,8 +161,9 @@ class TransformersEngine:
             raise ModelLoadError(f"{model_dir}: cannot swap its weights into the engine ({detail})") from None
 
     def generate(self, conversations: Sequence[list[dict]]) -> Iterator[str]:
-        """One completion per conversation, in order, batch by batch."""
+        """One completion per conversation, in order, batch by batch (grounded: each row to its own events)."""
         import torch
+        from transformers import LogitsProcessorList
 
         settings, tokenizer = self.settings, self.tokenizer
         torch.manual_seed(settings["seed"])
@@ -165,14 +171,20 @@ class TransformersEngine:
         if sampling["do_sample"]:
             sampling.update(temperature=settings["temperature"], top_p=settings["top_p"])
         for start in range(0, len(conversations), self.batch_size):
-            texts = [
-                tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                for c in conversations[start : start + self.batch_size]
-            ]
+            batch = conversations[start : start + self.batch_size]
+            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in batch]
             inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            extra = {}
+            if self.constraint is not None:
+                regexes = grounding_regexes(batch)
+                extra["logits_processor"] = LogitsProcessorList([self.constraint.processor(regexes)])
             with torch.no_grad():
                 output = self.model.generate(
-                    **inputs, max_new_tokens=settings["max_new_tokens"], pad_token_id=tokenizer.pad_token_id, **sampling
+                    **inputs,
+                    max_new_tokens=settings["max_new_tokens"],
+                    pad_token_id=tokenizer.pad_token_id,
+                    **sampling,
+                    **extra,
                 )
             yield from tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
@@ -211,15 +223,10 @@ class VllmEngine:
 
         # the parent already touched CUDA (backend check), so vLLM's workers must not be forked from it
         os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-        from vllm import LLM, SamplingParams
+        from vllm import LLM
 
         self.llm = LLM(**vllm_llm_kwargs(model_dir, evaluate))
-        self.sampling = SamplingParams(
-            temperature=settings["temperature"],
-            top_p=settings["top_p"],
-            max_tokens=settings["max_new_tokens"],
-            seed=settings["seed"],
-        )
+        self.settings = settings
 
     def swap(self, model_dir: str) -> None:
         folder = str(Path(model_dir).resolve())  # the workers' working directory need not be ours
@@ -241,8 +248,9 @@ class VllmEngine:
             raise ModelLoadError(f"{model_dir}: the engine refused to reset its prefix cache after the swap")
 
     def generate(self, conversations: Sequence[list[dict]]) -> Iterator[str]:
-        """All completions in one call (vLLM batches internally)."""
-        for output in self.llm.chat(list(conversations), self.sampling, use_tqdm=True):
+        """All completions in one call (vLLM batches internally); grounded: one SamplingParams a conversation."""
+        sampling = vllm_sampling_params(self.settings, conversations)
+        for output in self.llm.chat(list(conversations), sampling, use_tqdm=True):
             yield output.outputs[0].text
 
     def close(self) -> None:

@@ -49,7 +49,60 @@ def generation_settings(evaluate, backend: str) -> dict:
         "temperature": evaluate.temperature,
         "top_p": evaluate.top_p,
         "seed": evaluate.seed,
+        "grounded": evaluate.grounded,
     }
+
+
+def grounding_regexes(conversations: Sequence[list[dict]]) -> list[str]:
+    """Each conversation's grounded-decoding regex (dayplan.rules.grounding); GrammarError for one without events."""
+    from dayplan.constrain import GrammarError
+    from dayplan.rules.grounding import conversation_regex
+
+    try:
+        return [conversation_regex(c) for c in conversations]
+    except ValueError as error:
+        raise GrammarError(f"grounded decoding: {error}") from None
+
+
+def vllm_regex_constraint() -> tuple[str, type]:
+    """(SamplingParams field, its class) for a regex constraint in the installed vLLM.
+
+    Newer vLLM takes `structured_outputs=StructuredOutputsParams(regex=...)`; older releases took
+    `guided_decoding=GuidedDecodingParams(regex=...)`.
+    """
+    from dayplan.constrain import GrammarError
+
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return "structured_outputs", StructuredOutputsParams
+    except ImportError:
+        pass
+    try:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return "guided_decoding", GuidedDecodingParams
+    except ImportError:
+        raise GrammarError(
+            "evaluate.grounded: this vLLM has neither StructuredOutputsParams nor GuidedDecodingParams; "
+            "set evaluate.grounded=false"
+        ) from None
+
+
+def vllm_sampling_params(settings: dict, conversations: Sequence[list[dict]]):
+    """One SamplingParams for every conversation, or, grounded, a list of one per conversation (own regex)."""
+    from vllm import SamplingParams
+
+    common = {
+        "temperature": settings["temperature"],
+        "top_p": settings["top_p"],
+        "max_tokens": settings["max_new_tokens"],
+        "seed": settings["seed"],
+    }
+    if not settings.get("grounded"):
+        return SamplingParams(**common)
+    field, constraint = vllm_regex_constraint()
+    return [SamplingParams(**common, **{field: constraint(regex=regex)}) for regex in grounding_regexes(conversations)]
 
 
 def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], settings: dict, batch_size: int):
@@ -80,16 +133,11 @@ def generate_vllm(
     """All completions in one vLLM call (it batches internally); an adapter is served with LoRARequest."""
     # the parent already touched CUDA (backend check), so vLLM's workers must not be forked from it
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    from vllm import LLM, SamplingParams
+    from vllm import LLM
     from vllm.lora.request import LoRARequest
 
     llm = LLM(**vllm_llm_kwargs(model_dir, evaluate, adapter))
-    sampling = SamplingParams(
-        temperature=settings["temperature"],
-        top_p=settings["top_p"],
-        max_tokens=settings["max_new_tokens"],
-        seed=settings["seed"],
-    )
+    sampling = vllm_sampling_params(settings, conversations)
     lora = LoRARequest("adapter", 1, adapter) if adapter else None
     outputs = llm.chat(list(conversations), sampling, lora_request=lora, use_tqdm=True)
     for output in outputs:

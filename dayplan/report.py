@@ -35,7 +35,14 @@ def run_context(params, summaries: dict[str, dict], report: Path, figures: Path)
         "eval_rows": ", ".join(f"{n} `{split}` rows" for split, n in rows.items()),
         "train_rows": train_rows,
         "epochs": params.train.grpo.get("num_train_epochs"),
-        "generation": f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}",
+        "generation": (
+            f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}, "
+            + (
+                "grounded (every listed event is one of the prompt's, with its times)"
+                if params.evaluate.grounded
+                else "free output (not grounded: answers may name events the prompt lacks)"
+            )
+        ),
         "subset_note": (
             f"A smoke run sized for a laptop: {train_rows} of {params.data.n_train} train rows, {test_rows} of "
             f"{params.data.n_test} test rows. It checks that every stage runs, not what GRPO learns: that is the "

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from dayplan.config import load_params_or_exit
+from dayplan.constrain import GrammarError
 from dayplan.dataset import read_rows
 from dayplan.engine import evaluate_models
 from dayplan.inference import ModelLoadError, pick_backend
@@ -47,7 +48,7 @@ def main() -> None:
     backend = pick_backend(params.evaluate.backend)
     try:
         evaluate_models(models, rows, params.evaluate, backend, OUT_DIR, PARTIAL_DIR)
-    except ModelLoadError as error:
+    except (ModelLoadError, GrammarError) as error:
         sys.exit(f"error: {error}")
 
 

@@ -39,11 +39,15 @@ def optimal_score(instance: Instance) -> int:
     return solve(instance)[0]
 
 
+SCHEDULE_OPEN, SCHEDULE_CLOSE = "<schedule>\n", "</schedule>"
+
+
+def event_xml(e: Event) -> str:
+    return f"<event>\n<name>{e.name}</name>\n<start>{e.start}</start>\n<end>{e.end}</end>\n</event>\n"
+
+
 def schedule_xml(events: Sequence[Event]) -> str:
-    body = "".join(
-        f"<event>\n<name>{e.name}</name>\n<start>{e.start}</start>\n<end>{e.end}</end>\n</event>\n" for e in events
-    )
-    return f"<schedule>\n{body}</schedule>"
+    return SCHEDULE_OPEN + "".join(event_xml(e) for e in events) + SCHEDULE_CLOSE
 
 
 def solver_completion(instance: Instance) -> str:

@@ -1,0 +1,93 @@
+"""Regex-constrained generation with transformers: xgrammar's token masks, one grammar per batch row.
+
+Each step, a row's logits keep only the tokens after which its text can still be completed to a full match
+of its regex (xgrammar compiles the regex against the whole vocabulary, so a BPE token that spans several
+characters is allowed exactly when all of them fit); once the regex is complete, only the end-of-turn
+tokens are. Masking never reorders the allowed tokens, so a greedy answer that already matches its regex
+comes out unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GrammarError(ValueError):
+    """xgrammar is missing or refuses a regex: one line."""
+
+
+def _xgrammar():
+    try:
+        import xgrammar
+    except ImportError:
+        raise GrammarError(
+            "grounded decoding needs xgrammar (pip install xgrammar), or set evaluate.grounded=false"
+        ) from None
+    return xgrammar
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """The tokens that end generation (the generation config's, else the tokenizer's end of sequence)."""
+    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if ids is None:
+        ids = tokenizer.eos_token_id
+    return sorted({ids} if isinstance(ids, int) else set(ids or ()))
+
+
+class RegexConstraint:
+    """Compiles regexes for one model's tokenizer and hands out a logits processor per generate() call."""
+
+    def __init__(self, model, tokenizer):
+        xgr = _xgrammar()
+        # the logits are as wide as the embedding, which may be padded past the tokenizer's last id
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=self.vocab_size, stop_token_ids=stop_token_ids(model, tokenizer)
+        )
+        self.compiler = xgr.GrammarCompiler(info, max_threads=1)
+
+    def compile(self, regex: str):
+        try:
+            return self.compiler.compile_regex(regex)
+        except Exception as error:  # xgrammar raises RuntimeError subclasses with multi-line details
+            text = str(error).strip().splitlines()
+            raise GrammarError(
+                f"cannot compile the grounding regex ({text[0] if text else type(error).__name__})"
+            ) from None
+
+    def processor(self, regexes: Sequence[str]) -> RegexLogitsProcessor:
+        return RegexLogitsProcessor([self.compile(r) for r in regexes], self.vocab_size)
+
+
+class RegexLogitsProcessor:
+    """A transformers logits processor for one generate() call: row i follows grammars[i].
+
+    A row that has reached an end-of-turn token is left alone (transformers pads it from then on).
+    """
+
+    def __init__(self, grammars: Sequence, vocab_size: int):
+        xgr = _xgrammar()
+        self.xgr = xgr
+        self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
+        self.bitmask = xgr.allocate_token_bitmask(len(self.matchers), vocab_size)
+        self.started = False
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[0] != len(self.matchers):
+            raise GrammarError(f"batch of {input_ids.shape[0]} rows for {len(self.matchers)} grammars")
+        if self.started:  # the previous step's chosen tokens
+            for row, matcher in enumerate(self.matchers):
+                if not matcher.is_terminated() and not matcher.accept_token(int(input_ids[row, -1])):
+                    raise GrammarError(f"row {row}: the sampled token {int(input_ids[row, -1])} breaks its regex")
+        self.started = True
+        rows = []
+        for row, matcher in enumerate(self.matchers):
+            if not matcher.is_terminated():
+                matcher.fill_next_token_bitmask(self.bitmask, row)
+                rows.append(row)
+        if rows:
+            masked = scores if scores.device.type in ("cpu", "cuda") else scores.cpu()
+            self.xgr.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), indices=rows)
+            if masked is not scores:
+                scores.copy_(masked.to(scores.device))
+        return scores

@@ -1,4 +1,5 @@
-"""The MLflow UI, in a real headless Chromium, over the tiny pipeline's run and a retrain's promotion.
+"""The MLflow UI, in a real headless Chromium, over the tiny pipeline's run and a retrain's promotion, and the
+charts of a finished training run's step metrics.
 
 Needs a Chromium binary (Debian: `apt-get install -y chromium`); Playwright drives it (the Python package
 only: no `playwright install`, the system browser is used).
@@ -6,8 +7,11 @@ only: no `playwright install`, the system browser is used).
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -18,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_ARGS = [
@@ -30,6 +35,10 @@ BROWSER_ARGS = [
     "--no-first-run",
 ]
 MODEL = "dayplan-scheduler"
+# The step metrics of the last finished training run, as the train stage wrote them (dayplan.train_log.log_rows)
+STEP_LOG = ROOT / "reports" / "train" / "log.csv"
+# The charts of the README's screenshot: the reward, its spread, and one reward function's mean and spread
+CHART_QUERY = r"^(reward|reward_std|frac_reward_zero_std)$|^rewards/score_reward/"
 pytestmark = pytest.mark.slow
 
 
@@ -84,16 +93,17 @@ def promoted(tiny_pipeline, tmp_path_factory):
     return work
 
 
-@pytest.fixture(scope="module")
-def server(promoted):
+@contextlib.contextmanager
+def serve(db: Path, cwd: Path, log_path: Path):
+    """`mlflow server` over the SQLite store db on a free port (its output in log_path); yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    log = open(promoted.parent / "mlflow-server.log", "w")  # noqa: SIM115 (closed below)
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{promoted / 'mlflow.db'}"]
+        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{db}"]
         + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=promoted,
+        cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -112,15 +122,39 @@ def server(promoted):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def chromium():
+    """The module's one browser: Playwright's sync API allows one running instance per thread."""
     from playwright.sync_api import sync_playwright
 
+    if browser_binary() is None:
+        pytest.skip("no Chromium binary found (/usr/bin/chromium): apt-get install -y chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_binary(), args=BROWSER_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1600, "height": 1200})
-        context.set_default_timeout(30_000)
-        yield context.new_page()
+        yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(browser, **context_options):
+    """A page in a context of its own (viewport, scale), closed on the way out."""
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(30_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def server(promoted):
+    with serve(promoted / "mlflow.db", promoted, promoted.parent / "mlflow-server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(server, chromium):
+    with browser_page(chromium, viewport={"width": 1600, "height": 1200}) as page:
+        yield page
 
 
 def _ids(work: Path) -> tuple[str, str]:
@@ -179,3 +213,95 @@ def test_registered_model_has_champion_alias(page, server, promoted, tmp_path):
     shot = (ROOT / "reports" if refresh else tmp_path) / "mlflow_ui.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+# --- the run's metric charts, over the step metrics of a real training run (no tiny pipeline needed) -------
+
+
+# log.csv's columns whose TRL name differs (the per-reward ones follow one pattern, in step_entries)
+RENAMED = {"completion_length": "completions/mean_length"}
+
+
+def step_entries(path: Path) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) per row of reports/train/log.csv, under the names TRL gave them in its log entries,
+    which transformers' MLflowCallback logs as they are at the trainer's global step."""
+    entries = []
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            metrics = {}
+            for column, value in row.items():
+                if column == "step" or value == "":
+                    continue
+                reward = re.fullmatch(r"rewards_(\w+)_(mean|std)", column)
+                name = f"rewards/{reward[1]}_reward/{reward[2]}" if reward else RENAMED.get(column, column)
+                metrics[name] = float(value)
+            entries.append((int(row["step"]), metrics))
+    return entries
+
+
+@pytest.fixture(scope="module")
+def charted_run(tmp_path_factory):
+    """(store folder, experiment id, run id, run name, steps): a fresh tracking store holding one run named,
+    tagged and parametrized as the train stage opens it, with STEP_LOG's step metrics logged at their steps."""
+    if browser_binary() is None:
+        pytest.skip("no Chromium binary found (/usr/bin/chromium): apt-get install -y chromium")
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    from dayplan.tracking import EXPERIMENT, flatten, run_tags
+
+    entries = step_entries(STEP_LOG)
+    assert len(entries) >= 2, f"{STEP_LOG} holds {len(entries)} logged steps: no curve to chart"
+    folder = tmp_path_factory.mktemp("charts")
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    experiment_id = client.create_experiment(EXPERIMENT)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    run = client.create_run(experiment_id, run_name=f"grpo-{params['model']['name']}", tags=run_tags())
+    flat = [Param(key, value) for key, value in flatten(params).items()]
+    for first in range(0, len(flat), 100):  # log_batch takes at most 100 parameters
+        client.log_batch(run.info.run_id, params=flat[first : first + 100])
+    start = run.info.start_time
+    for step, metrics in entries:
+        batch = [Metric(key, value, start + 1000 * step, step) for key, value in metrics.items()]
+        client.log_batch(run.info.run_id, metrics=batch)
+    client.set_terminated(run.info.run_id)
+    return folder, experiment_id, run.info.run_id, run.info.run_name, len(entries)
+
+
+def test_run_metric_charts(charted_run, chromium):
+    """The run page's Model metrics tab charts each step metric against the step: what a user watches."""
+    from playwright.sync_api import expect
+
+    folder, experiment_id, run_id, run_name, steps = charted_run
+    # 1600x1000 CSS pixels drawn at 0.8: a 1280x800 PNG that holds two rows of charts
+    with (
+        serve(folder / "mlflow.db", folder, folder / "mlflow-server.log") as url,
+        browser_page(chromium, viewport={"width": 1600, "height": 1000}, device_scale_factor=0.8) as page,
+    ):
+        # workflowType: the navigation for training runs (GenAI's, the default, files this run under Evaluations)
+        page.goto(f"{url}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning")
+        tab = page.get_by_role("tab", name="Model metrics")
+        tab.wait_for(timeout=60_000)  # the first page of a fresh server and browser loads the whole UI bundle
+        tab.click()
+        search = page.get_by_placeholder("Search metric charts")
+        search.wait_for()
+        close = page.get_by_role("button", name="Close", exact=True)  # the assistant's side panel: room for charts
+        if close.count() == 1:
+            close.click()
+        search.fill(CHART_QUERY)
+        page.get_by_text("rewards/score_reward", exact=True).first.wait_for()
+        for title in ("reward", "reward_std", "frac_reward_zero_std", "mean", "std"):
+            page.get_by_text(title, exact=True).first.wait_for()
+        # each chart drawn with one point per logged step (Plotly's markers); the legend names run and metric
+        for metric in (
+            "reward",
+            "reward_std",
+            "frac_reward_zero_std",
+            *(f"rewards/score_reward/{s}" for s in ("mean", "std")),
+        ):
+            card = page.get_by_test_id("experiment-view-compare-runs-card").filter(has_text=f"{run_name} ({metric})")
+            expect(card.locator(".js-plotly-plot .scatterlayer .point")).to_have_count(steps, timeout=30_000)
+        refresh = os.environ.get("DAYPLAN_UPDATE_SCREENSHOT") == "1"
+        shot = (ROOT / "docs" if refresh else folder) / "mlflow_metric_charts.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000

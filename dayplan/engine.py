@@ -17,8 +17,6 @@ before rerunning it).
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,88 +36,8 @@ from dayplan.inference import (
 )
 from dayplan.io import write_jsonl
 from dayplan.scoring import SKIPPED
+from dayplan.swap import folder_state_dict, incompatibility, swap_signature
 from dayplan.task import chat_messages
-
-# config.json keys that say how a folder was saved or trained, not what the network computes
-CONFIG_IGNORED = {
-    "_name_or_path",
-    "_model_name_or_path",
-    "transformers_version",
-    "use_cache",
-    "initializer_range",
-    "attention_dropout",
-    "hidden_dropout",
-    "embd_pdrop",
-    "resid_pdrop",
-}
-# the tokenizer and what vLLM reads besides the weights: the chat template and the end-of-turn tokens
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "chat_template.jinja",
-    "chat_template.json",
-    "generation_config.json",
-)
-# tokenizer_config.json / generation_config.json keys that do not change a greedy completion's text
-TOKENIZER_IGNORED = {"padding_side", "truncation_side", "name_or_path", "transformers_version"}
-
-
-# --- which models can share an engine -------------------------------------------------------------------
-
-
-def swap_signature(model: str) -> dict | None:
-    """What two models must share to be served by one engine; None for anything but a local folder."""
-    folder = Path(model)
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    files = {}
-    for name in TOKENIZER_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        if path.suffix == ".json":
-            content = json.loads(path.read_text())
-            if isinstance(content, dict):
-                content = {k: v for k, v in content.items() if k not in TOKENIZER_IGNORED}
-            files[name] = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-        else:
-            files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"config": {k: v for k, v in config.items() if k not in CONFIG_IGNORED}, "files": files}
-
-
-def incompatibility(loaded: dict | None, candidate: dict | None) -> str | None:
-    """Why `candidate` cannot take over the engine serving `loaded` (one phrase), or None when it can."""
-    if candidate is None:
-        return "not a local model folder with a config.json"
-    if loaded is None:
-        return "the engine's model is not a local model folder"
-    for key in sorted(set(loaded["config"]) | set(candidate["config"])):
-        if loaded["config"].get(key) != candidate["config"].get(key):
-            return f"config.json {key} differs"
-    for name in sorted(set(loaded["files"]) | set(candidate["files"])):
-        if loaded["files"].get(name) != candidate["files"].get(name):
-            return f"{name} differs"
-    return None
-
-
-def folder_state_dict(model_dir: str) -> dict:
-    """Every tensor of the folder's safetensors shards, on the CPU."""
-    from safetensors.torch import load_file
-
-    shards = sorted(Path(model_dir).glob("*.safetensors"))
-    if not shards:
-        raise ModelLoadError(f"{model_dir}: no .safetensors files to load the weights from")
-    state = {}
-    for shard in shards:
-        state.update(load_file(str(shard)))
-    return state
-
 
 # --- the engines ----------------------------------------------------------------------------------------
 

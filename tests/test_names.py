@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import random
 import re
+import tomllib
+from fnmatch import fnmatch
+from importlib import resources
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dayplan import vocabularies
 from dayplan.data import draw_instance
 from dayplan.names import (
     CATEGORIES,
@@ -17,6 +22,8 @@ from dayplan.names import (
     MAX_WORDS,
     NAME_SOURCES,
     OPEN,
+    NumberStyle,
+    Theme,
     compose_names,
     is_nonce_word,
     is_prompt_safe,
@@ -166,3 +173,72 @@ def test_word_stems_meet_across_plurals_verb_forms_case_and_accents():
     assert word_stem("Reviews") == word_stem("reviewing") == word_stem("review")
     assert word_stem("Café") == word_stem("cafe")
     assert word_tokens("O'Brien's Q3 check-in") == {"o", "brien", "s", "q", "check", "in"}
+
+
+# --- The data files: dayplan/vocabularies/*.yaml ---------------------------------------------------------------
+
+VOCABULARY_FILES = ["held_out.yaml", "open.yaml", "reference.yaml"]
+
+
+def test_the_vocabulary_files_load_through_importlib_resources_as_the_module_data():
+    """What an installed package reads (pyproject.toml's package data): the files' order is the drawn names'."""
+    files = resources.files("dayplan.vocabularies")
+    assert sorted(entry.name for entry in files.iterdir() if entry.name.endswith(".yaml")) == VOCABULARY_FILES
+    reference = yaml.safe_load((files / "reference.yaml").read_text(encoding="utf-8"))
+    assert list(reference.items()) == list(CATEGORIES.items())
+    for stem, vocabulary in (("open", OPEN), ("held_out", HELD_OUT)):
+        raw = yaml.safe_load((files / f"{stem}.yaml").read_text(encoding="utf-8"))
+        assert list(raw["themes"]) == list(vocabulary.themes)
+        assert [list(v) for t in vocabulary.themes.values() for v in vars(t).values()] == [
+            v for t in raw["themes"].values() for v in t.values()
+        ]
+        assert [list(vocabulary.first_names), list(vocabulary.codenames)] == [raw["first_names"], raw["codenames"]]
+        assert [(s.prefix, s.low, s.high, s.suffix) for s in vocabulary.numbers] == [
+            (s["prefix"], s["low"], s["high"], s.get("suffix", "")) for s in raw["numbers"]
+        ]
+        assert {role: list(words) for role, words in vocabulary.connectors.items()} == raw["connectors"]
+
+
+@pytest.mark.parametrize("vocabulary", [OPEN, HELD_OUT], ids=["open", "held_out"])
+def test_vocabularies_hold_tuples_of_strings(vocabulary):
+    def texts(items) -> bool:
+        return isinstance(items, tuple) and all(isinstance(item, str) for item in items)
+
+    assert all(
+        isinstance(t, Theme) and texts(t.activities) and texts(t.objects) and texts(t.places)
+        for t in vocabulary.themes.values()
+    )
+    assert all(texts(getattr(vocabulary, key)) for key in ("first_names", "surnames", "honorifics", "codenames"))
+    assert isinstance(vocabulary.numbers, tuple) and all(isinstance(s, NumberStyle) for s in vocabulary.numbers)
+    assert all(texts(words) for words in vocabulary.connectors.values())
+    assert all(isinstance(names, list) and all(isinstance(n, str) for n in names) for names in CATEGORIES.values())
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("first_names: [Anna, no]", r"held_out.yaml: first_names: False: expected a quoted string"),
+        ("codenames: [Apollo, 1_000]", r"codenames: 1000: expected a quoted string"),
+        ("connectors: {on: [at]}", r"connectors: True: expected a quoted string"),
+        ("numbers: [{prefix: '', low: '1', high: 2}]", r"numbers: low: '1': expected an integer"),
+    ],
+)
+def test_an_unquoted_word_that_yaml_reads_as_another_type_is_refused(tmp_path, monkeypatch, text, error):
+    (tmp_path / "held_out.yaml").write_text(text)
+    monkeypatch.setattr(vocabularies, "FILES", tmp_path)
+    with pytest.raises(ValueError, match=error):
+        vocabularies.load_vocabulary("held_out")
+
+
+def test_the_vocabulary_files_ship_as_package_data(repo_root):
+    setuptools = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "dayplan.vocabularies" in setuptools["packages"]
+    globs = setuptools["package-data"]["dayplan.vocabularies"]
+    assert [name for name in VOCABULARY_FILES if not any(fnmatch(name, glob) for glob in globs)] == []
+
+
+def test_stages_that_read_the_names_depend_on_the_vocabulary_files(repo_root):
+    stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
+    readers = [name for name, stage in stages.items() if "dayplan/names.py" in stage.get("deps", [])]
+    assert "generate" in readers
+    assert [name for name in readers if "dayplan/vocabularies" not in stages[name]["deps"]] == []

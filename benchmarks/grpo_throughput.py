@@ -5,7 +5,7 @@
 Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as
 `dvc exp run -S` takes them) from the same models/warmstart and data/train.parquet, each into a folder of
 its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions' lengths
-from the run's log.csv over the stage's own GRPO time, start-up excluded), the ratio to the first
+from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the first
 variant, and the mean reward of the last quarter of the steps, so that a faster variant that learns
 differently shows it. Run `dvc repro warmstart` first.
 """
@@ -13,7 +13,6 @@ differently shows it. Run `dvc repro warmstart` first.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from dayplan.config import load_params, write_params
+from dayplan.report_inputs import load_steps
 
 VARIANTS = {
     "baseline": [],
@@ -39,24 +39,24 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
     params = folder / f"params-{name}.yaml"
     write_params(params, [f"model={model}", f"train.rows={rows}", *overrides])
     train = load_params(params).train
-    out, log = folder / name, folder / f"{name}.csv"
+    out, live = folder / name, folder / f"{name}-live"
     command = [sys.executable, "-m", "stages.train", "--start", "models/warmstart", "--data", "data/train.parquet",
-               "--out", str(out), "--log", str(log)]  # fmt: skip
+               "--out", str(out), "--live", str(live)]  # fmt: skip
     result = subprocess.run(command, env={**os.environ, "DAYPLAN_PARAMS": str(params)}, capture_output=True, text=True)
     timing = TRAIN_TIME.search(result.stdout)
     if result.returncode != 0 or timing is None:
         return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
     steps, seconds = int(timing[1]), float(timing[2])
     per_step = train.grpo.get("per_device_train_batch_size", 8) * train.grpo.get("gradient_accumulation_steps", 1)
-    logged = list(csv.DictReader(log.open()))
-    tokens = sum(float(row["completion_length"]) * per_step * train.num_processes for row in logged)
+    logged = [row for row in load_steps(live) if "reward" in row]
+    tokens = sum(row["completions/mean_length"] * per_step * train.num_processes for row in logged)
     last = logged[-max(1, len(logged) // 4) :]
     return {
         "variant": name,
         "s/step": seconds / steps,
         "tokens/s": tokens / seconds,
         "tokens/s/GPU": tokens / seconds / train.num_processes,
-        "reward (last quarter)": sum(float(row["reward"]) for row in last) / len(last),
+        "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
     }
 
 

@@ -35,7 +35,7 @@ def plot_rewards(log: list[dict], path: Path) -> bool:
     fig, axes = pyplot().subplots(1, 2, figsize=(11, 3.8))
     steps = [row["step"] for row in log]
     for name in REWARDS:
-        key = f"rewards_{name}_mean"
+        key = f"rewards/{name}_reward/mean"  # TRL names the metric after the function: format_reward
         if any(key in row for row in log):
             axes[0].plot(steps, [row.get(key, float("nan")) for row in log], marker=".", label=name)
     axes[0].set(title="Reward per function (unweighted mean)", xlabel="GRPO step", ylabel="points")

@@ -1,4 +1,4 @@
-"""The report's inputs: each model's metrics, per-row scores and completions per split, and the training log.
+"""The report's inputs: each model's metrics, per-row scores and completions per split, and the training steps.
 
 Per split, the folders given for metrics, scores and completions hold <split>/<model>.json (stages/score.py's
 aggregates; n = 0 marks a skipped model), <split>/<model>.jsonl (id, score, broken_rule) and
@@ -18,12 +18,18 @@ SINGLE_SPLIT = "test"  # the name of the split in the layout without split folde
 SUFFIXES = {"metrics": ".json", "scores": ".jsonl", "completions": ".jsonl"}
 
 
-def load_log(path: Path) -> list[dict]:
-    """The train stage's log.csv, one dict of floats a logged step; [] before any training."""
-    if not path.exists():
-        return []
-    with open(path) as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+def load_steps(live_dir: Path) -> list[dict]:
+    """The train stage's DVCLive folder, one dict of floats a logged step (its "step" and TRL's metric names,
+    from plots/metrics/<name>.tsv), in step order; [] before any training."""
+    metrics = Path(live_dir) / "plots" / "metrics"
+    steps: dict[int, dict] = {}
+    for path in sorted(metrics.rglob("*.tsv")):
+        name = path.relative_to(metrics).with_suffix("").as_posix()
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                step = int(row["step"])
+                steps.setdefault(step, {"step": step})[name] = float(row[path.stem])
+    return [steps[step] for step in sorted(steps)]
 
 
 def report_models(compared: list[str], baselines) -> list[str]:

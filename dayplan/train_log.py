@@ -1,60 +1,52 @@
-"""What a GRPO run leaves for people: reports/train/log.csv (DVC plots) and MLflow artifacts.
+"""What a GRPO run leaves for people: its step metrics in a DVCLive folder (DVC plots) and MLflow artifacts.
 
-Step metrics reach MLflow through transformers' MLflowCallback (report_to="mlflow"); this module adds what
-it does not log: TRL's sample-completion tables, the warm-start's loss curve and the epoch adapters.
+Step metrics reach MLflow through transformers' MLflowCallback (report_to="mlflow") and the DVCLive folder
+through its DVCLiveCallback (StepPlots); this module adds what they do not log: TRL's sample-completion
+tables, the warm-start's loss curve and the epoch adapters.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
 from pathlib import Path
 
 from transformers import TrainerCallback
-
-from dayplan.io import atomic_path
-from dayplan.rewards import REWARD_NAMES
+from transformers.integrations import DVCLiveCallback
 
 # Files of a checkpoint worth keeping as MLflow artifacts (optimizer and RNG states only serve resuming).
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
-# TRL's step metrics copied as they are into reports/train/log.csv
-STEP_METRICS = ("reward", "reward_std", "loss", "kl", "learning_rate", "frac_reward_zero_std")
-LOG_COLUMNS = ["step", "epoch", *STEP_METRICS[:-1], "completion_length", STEP_METRICS[-1]] + [
-    f"rewards_{name}_{stat}" for name in REWARD_NAMES for stat in ("mean", "std")
-]
 # Same rule as transformers' MLflowCallback: MLflow rejects other characters in metric names.
 _METRIC_NAME_RE = re.compile(r"[^0-9A-Za-z_\-. :/]")
 
 
-def log_rows(log_history: list[dict]) -> list[dict]:
-    """One row per logged training step, in LOG_COLUMNS, blanks where a metric is absent."""
-    rows = []
-    for entry in log_history:
-        if "reward" not in entry:
-            continue  # the end-of-training summary and the like
-        row = {
-            "step": entry.get("step"),
-            "epoch": entry.get("epoch"),
-            "completion_length": entry.get("completions/mean_length"),
-            **{key: entry.get(key) for key in STEP_METRICS},
-        }
-        for name in REWARD_NAMES:
-            for stat in ("mean", "std"):
-                # TRL names the metric after the function: rewards/format_reward/mean
-                row[f"rewards_{name}_{stat}"] = entry.get(f"rewards/{name}_reward/{stat}")
-        rows.append({key: "" if row.get(key) is None else row[key] for key in LOG_COLUMNS})
-    return rows
+class StepPlots(DVCLiveCallback):
+    """transformers' DVCLive callback writing the step metrics, under TRL's names, into `folder`.
 
+    Each metric goes to folder/plots/metrics/<name>.tsv at the trainer's global step, as MLflow's do (the
+    built-in counts its own steps from 0). dvc.yaml declares the folder and its plots, so DVCLive writes no
+    dvc.yaml of its own and saves no experiment: `dvc exp run` commits the folder with the others.
+    """
 
-def write_log_csv(path: Path, log_history: list[dict]) -> int:
-    rows = log_rows(log_history)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
+    def __init__(self, folder: Path):
+        from dvclive import Live
+
+        # Started afresh even when resuming: the killed run may have logged steps past its last checkpoint,
+        # which the resumed run logs again; the checkpoint's own history is replayed in on_train_begin.
+        super().__init__(live=Live(str(folder), save_dvc_exp=False, dvcyaml=None))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        for entry in state.log_history:  # a resumed run's steps up to its checkpoint; empty otherwise
+            self.log_at(entry["step"], args, state, control, {k: v for k, v in entry.items() if k != "step"})
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.log_at(state.global_step, args, state, control, logs)
+
+    def log_at(self, step: int, args, state, control, logs: dict) -> None:
+        self.live.step = step
+        super().on_log(args, state, control, logs=logs)
 
 
 def metric_name(name: str) -> str:

@@ -1,9 +1,10 @@
 """The train stage's work: GRPO from the warm-started model, resumable, tracked in the pipeline's MLflow run.
 
 Writes the run's folder (a checkpoint per epoch holding the adapter, epochs.json, fingerprint.json,
-mlflow_run.json) and log.csv. A killed run resumes from its last epoch checkpoint when rerun with the same
-params, start model and data; anything else changed starts afresh. Under `accelerate launch` every process
-trains; only the main one (rank 0) writes those files and logs to MLflow.
+mlflow_run.json) and a DVCLive folder of the step metrics. A killed run resumes from its last epoch
+checkpoint when rerun with the same params, start model and data; anything else changed starts afresh.
+Under `accelerate launch` every process trains; only the main one (rank 0) writes those files and logs to
+MLflow.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def start_model_of(warmstart_dir: Path) -> Path:
     return start_model
 
 
-def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Path, log_csv: Path) -> None:
+def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Path, live_dir: Path) -> None:
     import torch
     from accelerate import PartialState
     from transformers.trainer_utils import get_last_checkpoint
@@ -81,7 +82,10 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
             mlflow.log_params(flatten(as_dict(params)))
             mlflow.log_params({"train.prompts": len(dataset), "train.prompts_dropped": dropped})
             train_log.log_warmstart(mlflow, warmstart_dir)
-        callbacks = [train_log.SampleTables(mlflow, output_dir, params.train.log_samples_every)] if is_main else []
+        callbacks = []
+        if is_main:
+            samples_every = params.train.log_samples_every
+            callbacks = [train_log.SampleTables(mlflow, output_dir, samples_every), train_log.StepPlots(live_dir)]
         try:
             trainer = grpo.build_trainer(params, start_model, tokenizer, dataset, output_dir, cuda, callbacks,
                                          report_to="mlflow" if tracked else "none")  # fmt: skip
@@ -95,6 +99,5 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
             return
         print(f"train: {done} steps in {seconds:.1f} s ({seconds / max(done, 1):.2f} s/step this run)")
         epochs = checkpoints.write_epochs(output_dir)
-        steps = train_log.write_log_csv(log_csv, trainer.state.log_history)
         train_log.log_checkpoints(mlflow, output_dir, epochs)
-    print(f"train: {output_dir}/{checkpoints.EPOCHS_FILE} {epochs}; {log_csv}: {steps} steps")
+    print(f"train: {output_dir}/{checkpoints.EPOCHS_FILE} {epochs}; step metrics in {live_dir}")

@@ -96,7 +96,7 @@ GENERATE = ["stages.generate", "--out", "data"]
 WARMSTART = ["stages.warmstart", "--base", "models/base", "--pool", "data/pool.parquet", "--out", "models/warmstart",
              "--metrics", "reports/warmstart/metrics.json"]  # fmt: skip
 TRAIN = ["stages.train", "--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
-         "--log", "reports/train/log.csv"]  # fmt: skip
+         "--live", "reports/train/live"]  # fmt: skip
 MERGE_EPOCH2 = ["stages.merge", "--epoch", "2", "--run", "models/grpo", "--start", "models/warmstart",
                 "--out", "models/merged/epoch2"]  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 Inputs: --metrics, --scores and --completions, the folders the score and infer stages write, with
 <split>/<model>.* for each of --splits (without --splits: <model>.*, the single test split), and
---train-log, the train stage's log.csv (no reward curves without it). Outputs: --report (markdown), --html,
+--train-live, the train stage's DVCLive folder (no reward curves without it). Outputs: --report (markdown), --html,
 --figures (a folder), --summary (each split's means, 95 % intervals, rates and paired differences, for
 `dvc metrics show`) and --plot-data (the first split's mean scores, CSV for `dvc plots`).
 --models sets the compared models and their order (default: evaluate.models); each is paired with the one
@@ -18,11 +18,11 @@ from dayplan.config import load_params_or_exit
 from dayplan.io import write_json, write_text
 from dayplan.report import markdown_to_html, render_markdown, run_context
 from dayplan.report_figures import write_figures
-from dayplan.report_inputs import load_log, load_splits, report_models
+from dayplan.report_inputs import load_splits, load_steps, report_models
 from dayplan.report_mlflow import log_evaluation
 from dayplan.report_stats import rounded, scores_csv, split_summary
 
-INPUTS = ("--metrics", "--scores", "--completions", "--train-log")
+INPUTS = ("--metrics", "--scores", "--completions", "--train-live")
 OUTPUTS = ("--report", "--html", "--figures", "--summary", "--plot-data")
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     results_by_split = load_splits(names, folders, args.splits)
     summaries = {split: split_summary(results, compared) for split, results in results_by_split.items()}
     first_split = next(iter(summaries))  # the split of the histograms, samples and plot data
-    log = load_log(args.train_log)
+    log = load_steps(args.train_live)
     has_rewards_plot = write_figures(args.figures, log, results_by_split[first_split], summaries)
     context = run_context(params, summaries, args.report, args.figures)
     markdown_text = render_markdown(results_by_split[first_split], summaries, log, context, has_rewards_plot)

@@ -1,8 +1,9 @@
 """Stage train: GRPO (TRL) with a LoRA adapter on the train split, from the warm-started model.
 
-Writes the run's folder (a checkpoint per epoch, epochs.json, fingerprint.json, mlflow_run.json) and the
-training log CSV; a killed run resumes from its last epoch checkpoint (dayplan/training.py). With
-train.num_processes > 1 the stage reruns itself, with the same arguments, under `accelerate launch`.
+Writes the run's folder (a checkpoint per epoch, epochs.json, fingerprint.json, mlflow_run.json) and a
+DVCLive folder of the step metrics (DVC plots); a killed run resumes from its last epoch checkpoint
+(dayplan/training.py). With train.num_processes > 1 the stage reruns itself, with the same arguments, under
+`accelerate launch`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=Path, required=True, help="warm-start output (model or SKIPPED.json)")
     parser.add_argument("--data", type=Path, required=True, help="train split (parquet)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, epochs.json")
-    parser.add_argument("--log", type=Path, required=True, help="training log CSV written")
+    parser.add_argument("--live", type=Path, required=True, help="DVCLive folder written: the step metrics")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     params = load_params_or_exit()
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     from dayplan import training
 
     try:
-        training.train(params, args.start, args.data, args.out, args.log)
+        training.train(params, args.start, args.data, args.out, args.live)
     except training.TrainError as error:
         sys.exit(f"error: {error}")
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = sorted((ROOT / "recipes/accelerate").glob("*.yaml"))
 ZERO2 = "recipes/accelerate/zero2.yaml"
 STAGE_ARGS = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
-              "--log", "reports/train/log.csv"]  # fmt: skip
+              "--live", "reports/train/live"]  # fmt: skip
 
 
 def write_params(folder: Path, model: str = "tiny", **sections: dict) -> Path:

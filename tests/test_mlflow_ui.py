@@ -8,10 +8,8 @@ only: no `playwright install`, the system browser is used).
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
-import re
 import shutil
 import socket
 import sqlite3
@@ -24,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dayplan.report_inputs import load_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_ARGS = [
     "--headless",
@@ -35,8 +35,8 @@ BROWSER_ARGS = [
     "--no-first-run",
 ]
 MODEL = "dayplan-scheduler"
-# The step metrics of the last finished training run, as the train stage wrote them (dayplan.train_log.log_rows)
-STEP_LOG = ROOT / "reports" / "train" / "log.csv"
+# The step metrics of the last finished training run, as the train stage's DVCLive callback wrote them
+STEP_LIVE = ROOT / "reports" / "train" / "live"
 # The charts of the README's screenshot: the reward, its spread, and one reward function's mean and spread
 CHART_QUERY = r"^(reward|reward_std|frac_reward_zero_std)$|^rewards/score_reward/"
 pytestmark = pytest.mark.slow
@@ -218,31 +218,16 @@ def test_registered_model_has_champion_alias(page, server, promoted, tmp_path):
 # --- the run's metric charts, over the step metrics of a real training run (no tiny pipeline needed) -------
 
 
-# log.csv's columns whose TRL name differs (the per-reward ones follow one pattern, in step_entries)
-RENAMED = {"completion_length": "completions/mean_length"}
-
-
-def step_entries(path: Path) -> list[tuple[int, dict[str, float]]]:
-    """(step, metrics) per row of reports/train/log.csv, under the names TRL gave them in its log entries,
-    which transformers' MLflowCallback logs as they are at the trainer's global step."""
-    entries = []
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            metrics = {}
-            for column, value in row.items():
-                if column == "step" or value == "":
-                    continue
-                reward = re.fullmatch(r"rewards_(\w+)_(mean|std)", column)
-                name = f"rewards/{reward[1]}_reward/{reward[2]}" if reward else RENAMED.get(column, column)
-                metrics[name] = float(value)
-            entries.append((int(row["step"]), metrics))
-    return entries
+def step_entries(live_dir: Path) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) per step of the train stage's DVCLive folder: TRL's names, as transformers' MLflowCallback
+    logs them at the trainer's global step."""
+    return [(row["step"], {k: v for k, v in row.items() if k != "step"}) for row in load_steps(live_dir)]
 
 
 @pytest.fixture(scope="module")
 def charted_run(tmp_path_factory):
     """(store folder, experiment id, run id, run name, steps): a fresh tracking store holding one run named,
-    tagged and parametrized as the train stage opens it, with STEP_LOG's step metrics logged at their steps."""
+    tagged and parametrized as the train stage opens it, with STEP_LIVE's step metrics logged at their steps."""
     if browser_binary() is None:
         pytest.skip("no Chromium binary found (/usr/bin/chromium): apt-get install -y chromium")
     from mlflow import MlflowClient
@@ -250,8 +235,8 @@ def charted_run(tmp_path_factory):
 
     from dayplan.tracking import EXPERIMENT, flatten, run_tags
 
-    entries = step_entries(STEP_LOG)
-    assert len(entries) >= 2, f"{STEP_LOG} holds {len(entries)} logged steps: no curve to chart"
+    entries = step_entries(STEP_LIVE)
+    assert len(entries) >= 2, f"{STEP_LIVE} holds {len(entries)} logged steps: no curve to chart"
     folder = tmp_path_factory.mktemp("charts")
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     experiment_id = client.create_experiment(EXPERIMENT)

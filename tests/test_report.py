@@ -26,7 +26,7 @@ SPLITS = ("test", "test_novel", "test_large")
 # the paths dvc.yaml's report stage passes
 PATHS = (
     "--metrics", "reports/metrics", "--scores", "reports/scores", "--completions", "reports/completions",
-    "--train-log", "reports/train/log.csv", "--report", "reports/report.md", "--html", "reports/report.html",
+    "--train-live", "reports/train/live", "--report", "reports/report.md", "--html", "reports/report.html",
     "--figures", "reports/figures", "--summary", "reports/summary.json", "--plot-data", "reports/plots/scores.csv",
 )  # fmt: skip
 
@@ -100,6 +100,18 @@ def write_fake_evaluation(reports, split: str | None, rows: int) -> None:
             (folder / f"{name}{suffix}").write_text(content)
 
 
+def write_fake_training(live_dir) -> None:
+    """Three GRPO steps as the train stage's DVCLive callback writes them, under TRL's metric names."""
+    from dvclive import Live
+
+    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None) as live:
+        for step in (1, 2, 3):
+            live.step = step
+            for name, value in (("reward", 2.0 * step), ("reward_std", 1.0), ("rewards/format_reward/mean", 1.0)):
+                live.log_metric(name, value)
+            live.next_step()
+
+
 def run_report(work, repo_root, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAYPLAN_PARAMS"}
     env["PYTHONPATH"] = str(repo_root)
@@ -120,8 +132,12 @@ def work(tmp_path, repo_root):
 def test_stage_reports_every_split_side_by_side(work, repo_root):
     for split in SPLITS:
         write_fake_evaluation(work / "reports", split, rows=40)
+    write_fake_training(work / "reports" / "train" / "live")
     run_report(work, repo_root, "--splits", *SPLITS)
     report = (work / "reports" / "report.md").read_text()
+    assert "(3 logged steps)" in report
+    assert "Total reward 2.00 at step 1 -> 6.00 at step 3; mean over the run 4.00." in report
+    assert (work / "reports" / "figures" / "rewards.png").stat().st_size > 1000
     for split in SPLITS:
         assert f"### `{split}`" in report
         assert f"Only 40 rows of `{split}`" in report
@@ -143,6 +159,7 @@ def test_stage_without_splits_reads_the_single_test_split(work, repo_root):
     run_report(work, repo_root)
     report = (work / "reports" / "report.md").read_text()
     assert "### `test`" in report and "Only " not in report
+    assert "## Training curves" not in report  # no DVCLive folder: no training yet
     summary = json.loads((work / "reports" / "summary.json").read_text())
     assert set(summary) == {"test"} and summary["test"]["models"]["epoch3"]["n"] == 100
     header = (work / "reports" / "plots" / "scores.csv").read_text().splitlines()[0]

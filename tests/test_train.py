@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 from transformers import TrainerCallback
 
 from dayplan import checkpoints, grpo, train_log
 from dayplan.config import load_params
+from dayplan.report_inputs import load_steps
 from tests.conftest import tiny_params
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_ARGS = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", "models/grpo",
-              "--log", "reports/train/log.csv"]  # fmt: skip
+              "--live", "reports/train/live"]  # fmt: skip
 
 
 def _workdir(root: Path, *overrides: str) -> Path:
@@ -45,11 +46,18 @@ def _data_and_model(root: Path) -> None:
     (root / "models/warmstart/warmstart_log.json").write_text(json.dumps(log))
 
 
-class KillAfterEpoch2(TrainerCallback):
-    """Stands in for a killed process: stops right after epoch 2's checkpoint is on disk."""
+def plotted_columns() -> dict[str, str]:
+    """file -> column of each step curve in dvc.yaml's top-level plots."""
+    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    return {path: column for plot in plots if isinstance(plot, dict) for spec in plot.values()
+            for path, column in spec["y"].items()}  # fmt: skip
 
-    def on_save(self, args, state, control, **kwargs):
-        if state.epoch >= 2:
+
+class KillAtStep3(TrainerCallback):
+    """Stands in for a killed process: stops once step 3 (epoch 3) is logged, before its checkpoint is saved."""
+
+    def on_log(self, args, state, control, **kwargs):
+        if state.global_step >= 3:
             raise KeyboardInterrupt
 
 
@@ -70,7 +78,7 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
 
     def build_killed(*args, **kwargs):
         *head, callbacks = args
-        return build(*head, [*callbacks, KillAfterEpoch2()], **kwargs)
+        return build(*head, [*callbacks, KillAtStep3()], **kwargs)
 
     monkeypatch.setattr(grpo, "build_trainer", build_killed)
     with pytest.raises(KeyboardInterrupt):
@@ -97,11 +105,15 @@ def test_train_stage_killed_then_resumed(workdir, monkeypatch, capsys):
         assert {"adapter_config.json", "adapter_model.safetensors"} <= names
         assert not any(n.startswith("model") and n.endswith(".safetensors") for n in names)
 
-    with open(workdir / "reports/train/log.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [int(r["step"]) for r in rows] == [1, 2, 3]
-    assert set(train_log.LOG_COLUMNS) == set(rows[0])
-    assert all(r["reward"] != "" and r["rewards_format_mean"] != "" for r in rows)
+    # DVCLive's folder: the resumed run replayed steps 1 and 2 from its checkpoint, then logged step 3 once more
+    steps = load_steps(workdir / "reports/train/live")
+    assert [row["step"] for row in steps] == [1, 2, 3]
+    assert all("reward" in row and "rewards/format_reward/mean" in row for row in steps)
+    for path, column in plotted_columns().items():  # every column dvc.yaml's plots draw
+        with open(workdir / path) as handle:
+            header, *rows = handle.read().splitlines()
+        assert header.split("\t") == ["step", column] and [row.split("\t")[0] for row in rows] == ["1", "2", "3"]
+    assert not (workdir / "dvc.yaml").exists()  # DVCLive left the pipeline's dvc.yaml to the pipeline
 
     client, run = _mlflow_run(workdir)
     assert run.info.run_id == first_run  # the resumed run joined the killed run's MLflow run
@@ -182,18 +194,6 @@ def test_missing_bitsandbytes_names_the_extra(monkeypatch):
     )
     with pytest.raises(grpo.TrainSetupError, match=r"pip install '\.\[gpu\]'"):
         grpo.check_setup(train, cuda=True)
-
-
-def test_log_rows_maps_trl_metrics_and_blanks_the_missing():
-    history = [
-        {"step": 1, "epoch": 0.5, "reward": 10.0, "reward_std": 1.0, "loss": 0.1, "learning_rate": 1e-5,
-         "completions/mean_length": 12.0, "frac_reward_zero_std": 0.5, "rewards/format_reward/mean": 10.0,
-         "rewards/format_reward/std": 0.0},
-        {"step": 1, "train_runtime": 3.0},
-    ]  # fmt: skip
-    (row,) = train_log.log_rows(history)
-    assert row["completion_length"] == 12.0 and row["rewards_format_mean"] == 10.0
-    assert row["kl"] == "" and row["rewards_score_mean"] == ""
 
 
 def test_metric_names_are_sanitised_and_non_numbers_dropped():

@@ -31,6 +31,16 @@ def small_instance() -> Instance:
     )
 
 
+class ReferenceDataParams:
+    """The reference distribution's generation knobs (params.yaml data.*), for drawing instances directly."""
+
+    min_events, max_events = 4, 8
+    duration_min, duration_max, duration_step = 15, 120, 15
+    latest_start = "21:59"
+    overlap_probability, max_overlap_ratio = 0.2, 0.4
+    priority_share_min, priority_share_max = 0.2, 0.4
+
+
 def tiny_params(folder: Path, *overrides: str) -> Path:
     """folder/params.yaml composed from conf/ for model=tiny (plus Hydra overrides), as `dvc exp run -S` would."""
     path = folder / "params.yaml"

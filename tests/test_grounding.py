@@ -11,6 +11,7 @@ import random
 import re
 
 import pytest
+from conftest import ReferenceDataParams
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -47,16 +48,6 @@ def instances(draw) -> Instance:
     return Instance(tuple(events), frozenset(priorities))
 
 
-class Params:
-    """The reference distribution's generation knobs (params.yaml data.*)."""
-
-    min_events, max_events = 4, 8
-    duration_min, duration_max, duration_step = 15, 120, 15
-    latest_start = "21:59"
-    overlap_probability, max_overlap_ratio = 0.2, 0.4
-    priority_share_min, priority_share_max = 0.2, 0.4
-
-
 def answer(events: list[Event], trace: str = "reasoning") -> str:
     return f"<think>{trace}</think>\n{schedule_xml(events)}"
 
@@ -73,7 +64,7 @@ def test_the_solver_answer_matches_for_any_names(instance):
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32), source=st.sampled_from(sorted(NAME_SOURCES)))
 def test_the_solver_answer_matches_for_generated_instances(seed, source):
-    instance = draw_instance(random.Random(seed), Params, NAME_SOURCES[source])
+    instance = draw_instance(random.Random(seed), ReferenceDataParams, NAME_SOURCES[source])
     assert is_grounded(solver_completion(instance), instance)
     # the instance read back from the prompt is the one posed, so the regex inference builds is this one
     assert conversation_regex(chat_messages(instance.text())) == grounded_regex(instance)

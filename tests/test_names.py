@@ -10,6 +10,7 @@ from importlib import resources
 
 import pytest
 import yaml
+from conftest import ReferenceDataParams
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,16 +41,6 @@ SOURCES = sorted(NAME_SOURCES)
 DRAWS = 4000
 
 
-class Params:
-    """The reference distribution's generation knobs (params.yaml data.*)."""
-
-    min_events, max_events = 4, 8
-    duration_min, duration_max, duration_step = 15, 120, 15
-    latest_start = "21:59"
-    overlap_probability, max_overlap_ratio = 0.2, 0.4
-    priority_share_min, priority_share_max = 0.2, 0.4
-
-
 def many_names(source: str, draws: int = DRAWS, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [name for _ in range(draws // 4) for name in NAME_SOURCES[source](rng, 4)]
@@ -63,7 +54,7 @@ def drawn() -> dict[str, list[str]]:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32), source=st.sampled_from(SOURCES))
 def test_any_instance_round_trips_through_the_prompt_and_the_parser(seed, source):
-    instance = draw_instance(random.Random(seed), Params, NAME_SOURCES[source])
+    instance = draw_instance(random.Random(seed), ReferenceDataParams, NAME_SOURCES[source])
     lines = instance.text().splitlines()
     rendered = [PROMPT_LINE.fullmatch(line) for line in lines[1 : 1 + len(instance.events)]]
     assert [m.groups() for m in rendered] == [(e.name, e.start, e.end) for e in instance.events]

@@ -91,6 +91,7 @@ def score(name: str) -> list[str]:
 
 
 # the stages as dvc.yaml runs them (paths included)
+INFER_PATHS = ["--data", "data", "--out", "reports/completions"]
 BASE = ["stages.base", "--out", "models/base"]
 GENERATE = ["stages.generate", "--out", "data"]
 WARMSTART = ["stages.warmstart", "--base", "models/base", "--pool", "data/pool.parquet", "--out", "models/warmstart",
@@ -198,9 +199,9 @@ def main() -> None:
             ("base", BASE),
             ("generate", GENERATE),
             ("warmstart", WARMSTART),
-            ("infer base", ["stages.infer", "--name", "base", "--model", "models/base"]),
+            ("infer base", ["stages.infer", *INFER_PATHS, "--name", "base", "--model", "models/base"]),
             ("score base", score("base")),
-            ("infer warmstart", ["stages.infer", "--name", "warmstart", "--model", "models/warmstart"]),
+            ("infer warmstart", ["stages.infer", *INFER_PATHS, "--name", "warmstart", "--model", "models/warmstart"]),
             ("score warmstart", score("warmstart")),
         ]:
             results[f"setup/{name}"] = stage(name, cmd, shared, out)
@@ -210,7 +211,10 @@ def main() -> None:
         for name, cmd in [
             ("train", TRAIN),
             ("merge epoch2", MERGE_EPOCH2),
-            ("infer epoch2", ["stages.infer", "--name", f"epoch2-{variant}", "--model", "models/merged/epoch2"]),
+            (
+                "infer epoch2",
+                ["stages.infer", *INFER_PATHS, "--name", f"epoch2-{variant}", "--model", "models/merged/epoch2"],
+            ),
             ("score epoch2", score(f"epoch2-{variant}")),
         ]:
             results[f"{variant}/{name}"] = stage(f"{variant}-{name}", cmd, params, out)

@@ -5,8 +5,8 @@ weights swapped in turn; each model of evaluate.baselines (the Hub) gets an engi
 Completions go per split to reports/completions/<split>/<name>.jsonl, `id` the row index in that split and
 `test_set` the fingerprint of the rows answered, so that the judge can refuse them for other rows.
 
-    python -m stages.infer --splits test test_novel test_large    # the pipeline: every model
-    python -m stages.infer --name NAME --model FOLDER_OR_HUB_ID    # one model
+    python -m stages.infer --data data --splits test test_novel test_large --out reports/completions  # every model
+    python -m stages.infer --data data --out reports/completions --name NAME --model FOLDER_OR_HUB_ID  # one
 
 A model run by hand adds its files to the stage's output folder, which `dvc status` then reports changed.
 """
@@ -23,31 +23,31 @@ from dayplan.dataset import read_rows
 from dayplan.engine import evaluate_models
 from dayplan.inference import ModelLoadError, pick_backend
 
-OUT_DIR = Path("reports/completions")
-PARTIAL_DIR = Path("reports/.partial")  # outside OUT_DIR, which DVC empties before it reruns the stage
 
-
-def read_split(split: str, limit: int | None) -> list[dict]:
+def read_split(path: Path, limit: int | None) -> list[dict]:
     try:
-        return read_rows(f"data/{split}.parquet")[:limit]
+        return read_rows(path)[:limit]
     except (OSError, ValueError) as error:
-        sys.exit(f"error: data/{split}.parquet: {error}")
+        sys.exit(f"error: {path}: {error}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", help="one model only: its name in the report (default: every evaluated model)")
     parser.add_argument("--model", help="one model only: its folder or Hub id")
-    parser.add_argument("--splits", nargs="+", default=["test"], help="data/<split>.parquet files to complete")
+    parser.add_argument("--data", type=Path, required=True, help="folder of the <split>.parquet files")
+    parser.add_argument("--splits", nargs="+", default=["test"], help="splits to complete (<data>/<split>.parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="completions folder written (<split>/<name>.jsonl)")
     args = parser.parse_args()
     if (args.name is None) != (args.model is None):
         parser.error("give both --name and --model, or neither (every model of evaluate.models and baselines)")
     params = load_params_or_exit()
     models = {args.name: args.model} if args.name else {**params.evaluate.models, **params.evaluate.baselines}
-    rows = {split: read_split(split, params.evaluate.rows) for split in args.splits}
+    rows = {split: read_split(args.data / f"{split}.parquet", params.evaluate.rows) for split in args.splits}
     backend = pick_backend(params.evaluate.backend)
     try:
-        evaluate_models(models, rows, params.evaluate, backend, OUT_DIR, PARTIAL_DIR)
+        # partial files sit beside the output folder, which DVC empties before it reruns the stage
+        evaluate_models(models, rows, params.evaluate, backend, args.out, args.out.parent / ".partial")
     except (ModelLoadError, GrammarError) as error:
         sys.exit(f"error: {error}")
 

@@ -192,7 +192,7 @@ def test_the_vllm_worker_extension_is_importable_by_its_dotted_name():
 def test_the_stage_takes_both_name_and_model_or_neither(monkeypatch, capsys):
     from stages import infer
 
-    monkeypatch.setattr("sys.argv", ["infer", "--name", "base"])
+    monkeypatch.setattr("sys.argv", ["infer", "--data", "data", "--out", "reports/completions", "--name", "base"])
     with pytest.raises(SystemExit) as exit_info:
         infer.main()
     assert exit_info.value.code == 2 and "give both --name and --model, or neither" in capsys.readouterr().err

@@ -85,7 +85,19 @@ def test_infer_killed_mid_stage_resumes_only_the_same_model(tiny_pipeline, tmp_p
     env = env | {"DAYPLAN_PARAMS": str(probe_params(work))}
 
     def infer(model: str) -> list[str]:
-        return [sys.executable, "-m", "stages.infer", "--name", "probe", "--model", model]
+        return [
+            sys.executable,
+            "-m",
+            "stages.infer",
+            "--data",
+            "data",
+            "--out",
+            "reports/completions",
+            "--name",
+            "probe",
+            "--model",
+            model,
+        ]
 
     run_until(infer("models/base"), work, env, "probe: 2/4 completions saved")
     other_model = run_until(infer("models/merged/epoch3"), work, env, "probe: 2/4 completions saved")

@@ -116,6 +116,8 @@ class TrainParams(Strict):
     rows: int | None = Field(default=None, ge=1)
     max_prompt_length: int = Field(ge=16)
     log_samples_every: int = Field(ge=1)
+    # how GRPO samples: free, or under evaluate.decoding's constraints (colocated vLLM; dayplan/grpo_decoding.py)
+    decoding: Literal["free", "grounded", "feasible"] = "free"
     # Several GPUs: stages/train.py reruns itself under `accelerate launch` when num_processes > 1
     num_processes: int = Field(default=1, ge=1)
     accelerate_config: str | None = Field(default=None, min_length=1)
@@ -150,7 +152,8 @@ class EvaluateParams(Strict):
     max_new_tokens: int = Field(ge=1)
     temperature: float = Field(ge=0)
     top_p: float = Field(gt=0, le=1)
-    grounded: bool = True  # answers may name only the prompt's events (dayplan/rules/grounding.py)
+    # free | grounded (only the prompt's events) | feasible (a valid schedule of them): dayplan/rules
+    decoding: Literal["free", "grounded", "feasible"] = "feasible"
     batch_size: int = Field(ge=1)
     seed: int
     max_model_len: int = Field(ge=64)

@@ -1,10 +1,10 @@
-"""Regex-constrained generation with transformers: xgrammar's token masks, one grammar per batch row.
+"""Constrained generation with transformers: xgrammar's token masks, one regex or grammar per batch row.
 
 Each step, a row's logits keep only the tokens after which its text can still be completed to a full match
-of its regex (xgrammar compiles the regex against the whole vocabulary, so a BPE token that spans several
-characters is allowed exactly when all of them fit); once the regex is complete, only the end-of-turn
-tokens are. Masking never reorders the allowed tokens, so a greedy answer that already matches its regex
-comes out unchanged.
+of its constraint (xgrammar compiles it against the whole vocabulary, so a BPE token that spans several
+characters is allowed exactly when all of them fit); once the constraint is complete, only the end-of-turn
+tokens are. Masking never reorders the allowed tokens, so a greedy answer that already matches comes out
+unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 
 class GrammarError(ValueError):
-    """xgrammar is missing or refuses a regex: one line."""
+    """xgrammar is missing or refuses a regex or grammar: one line."""
 
 
 def _xgrammar():
@@ -21,7 +21,7 @@ def _xgrammar():
         import xgrammar
     except ImportError:
         raise GrammarError(
-            "grounded decoding needs xgrammar (pip install xgrammar), or set evaluate.grounded=false"
+            "constrained decoding needs xgrammar (pip install xgrammar), or set evaluate.decoding=free"
         ) from None
     return xgrammar
 
@@ -34,8 +34,8 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return sorted({ids} if isinstance(ids, int) else set(ids or ()))
 
 
-class RegexConstraint:
-    """Compiles regexes for one model's tokenizer and hands out a logits processor per generate() call."""
+class Constraint:
+    """Compiles regexes and grammars for one model's tokenizer; a logits processor per generate() call."""
 
     def __init__(self, model, tokenizer):
         xgr = _xgrammar()
@@ -46,20 +46,23 @@ class RegexConstraint:
         )
         self.compiler = xgr.GrammarCompiler(info, max_threads=1)
 
-    def compile(self, regex: str):
+    def compile(self, kind: str, text: str):
+        """kind: 'regex' or 'grammar' (xgrammar's EBNF)."""
+        compile_text = {"regex": self.compiler.compile_regex, "grammar": self.compiler.compile_grammar}[kind]
         try:
-            return self.compiler.compile_regex(regex)
+            return compile_text(text)
         except Exception as error:  # xgrammar raises RuntimeError subclasses with multi-line details
-            text = str(error).strip().splitlines()
+            lines = str(error).strip().splitlines()
             raise GrammarError(
-                f"cannot compile the grounding regex ({text[0] if text else type(error).__name__})"
+                f"cannot compile the decoding {kind} ({lines[0] if lines else type(error).__name__})"
             ) from None
 
-    def processor(self, regexes: Sequence[str]) -> RegexLogitsProcessor:
-        return RegexLogitsProcessor([self.compile(r) for r in regexes], self.vocab_size)
+    def processor(self, constraints: Sequence[tuple[str, str]]) -> ConstraintLogitsProcessor:
+        """constraints: (kind, text) a batch row."""
+        return ConstraintLogitsProcessor([self.compile(kind, text) for kind, text in constraints], self.vocab_size)
 
 
-class RegexLogitsProcessor:
+class ConstraintLogitsProcessor:
     """A transformers logits processor for one generate() call: row i follows grammars[i].
 
     A row that has reached an end-of-turn token is left alone (transformers pads it from then on).
@@ -78,7 +81,7 @@ class RegexLogitsProcessor:
         if self.started:  # the previous step's chosen tokens
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_terminated() and not matcher.accept_token(int(input_ids[row, -1])):
-                    raise GrammarError(f"row {row}: the sampled token {int(input_ids[row, -1])} breaks its regex")
+                    raise GrammarError(f"row {row}: the sampled token {int(input_ids[row, -1])} breaks its constraint")
         self.started = True
         rows = []
         for row, matcher in enumerate(self.matchers):

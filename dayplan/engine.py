@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from dayplan.constrain import RegexConstraint
+from dayplan.constrain import Constraint
 from dayplan.dataset import rows_fingerprint
 from dayplan.inference import (
     ModelLoadError,
     complete_all,
     count_tokens,
+    decoding_constraints,
     first_line,
     generation_settings,
-    grounding_regexes,
     partial_key,
     vllm_llm_kwargs,
     vllm_sampling_params,
@@ -60,7 +60,7 @@ class TransformersEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.settings, self.batch_size = settings, batch_size
         # swapped-in models share the tokenizer (swap_signature), so the compiled vocabulary serves them all
-        self.constraint = RegexConstraint(self.model, self.tokenizer) if settings.get("grounded") else None
+        self.constraint = None if settings["decoding"] == "free" else Constraint(self.model, self.tokenizer)
 
     def swap(self, model_dir: str) -> None:
         state = folder_state_dict(model_dir)
@@ -79,7 +79,7 @@ class TransformersEngine:
             raise ModelLoadError(f"{model_dir}: cannot swap its weights into the engine ({detail})") from None
 
     def generate(self, conversations: Sequence[list[dict]]) -> Iterator[str]:
-        """One completion per conversation, in order, batch by batch (grounded: each row to its own events)."""
+        """One completion per conversation, in order, batch by batch (constrained: each row to its own events)."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -94,8 +94,8 @@ class TransformersEngine:
             inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
             extra = {}
             if self.constraint is not None:
-                regexes = grounding_regexes(batch)
-                extra["logits_processor"] = LogitsProcessorList([self.constraint.processor(regexes)])
+                constraints = decoding_constraints(batch, settings["decoding"])
+                extra["logits_processor"] = LogitsProcessorList([self.constraint.processor(constraints)])
             with torch.no_grad():
                 output = self.model.generate(
                     **inputs,
@@ -166,7 +166,7 @@ class VllmEngine:
             raise ModelLoadError(f"{model_dir}: the engine refused to reset its prefix cache after the swap")
 
     def generate(self, conversations: Sequence[list[dict]]) -> Iterator[str]:
-        """All completions in one call (vLLM batches internally); grounded: one SamplingParams a conversation."""
+        """All completions in one call (vLLM batches internally); constrained: one SamplingParams a conversation."""
         sampling = vllm_sampling_params(self.settings, conversations)
         for output in self.llm.chat(list(conversations), sampling, use_tqdm=True):
             yield output.outputs[0].text

@@ -34,6 +34,10 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
         raise TrainSetupError("train.grpo.use_cpu: expected true without a CUDA GPU")
     if grpo.get("use_vllm") and not cuda:
         raise TrainSetupError("train.grpo.use_vllm: expected a CUDA GPU for vLLM generation, none found")
+    if train.decoding != "free" and not (grpo.get("use_vllm") and grpo.get("vllm_mode", "colocate") == "colocate"):
+        raise TrainSetupError(
+            f"train.decoding: {train.decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
+        )
     if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -175,7 +179,7 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
     if t.backend == "unsloth":
         model, tokenizer = _unsloth_model(start_model, t, args, model_args)
         kwargs = {}
-    return GRPOTrainer(
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=[funcs[name] for name in REWARD_NAMES],
         args=args,
@@ -184,3 +188,8 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
         callbacks=list(callbacks),
         **kwargs,
     )
+    if t.decoding != "free":
+        from dayplan.grpo_decoding import constrain_generation
+
+        constrain_generation(trainer, tokenizer, dataset, t.decoding)
+    return trainer

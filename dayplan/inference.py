@@ -49,26 +49,36 @@ def generation_settings(evaluate, backend: str) -> dict:
         "temperature": evaluate.temperature,
         "top_p": evaluate.top_p,
         "seed": evaluate.seed,
-        "grounded": evaluate.grounded,
+        "decoding": evaluate.decoding,
     }
 
 
-def grounding_regexes(conversations: Sequence[list[dict]]) -> list[str]:
-    """Each conversation's grounded-decoding regex (dayplan.rules.grounding); GrammarError for one without events."""
+def constraint_of(instance, decoding: str) -> tuple[str, str]:
+    """An instance's constraint as (kind, text): the grounded regex or the feasible grammar (dayplan.rules)."""
+    from dayplan.rules.feasibility import feasible_grammar
+    from dayplan.rules.grounding import grounded_regex
+
+    if decoding == "grounded":
+        return "regex", grounded_regex(instance)
+    return "grammar", feasible_grammar(instance)
+
+
+def decoding_constraints(conversations: Sequence[list[dict]], decoding: str) -> list[tuple[str, str]]:
+    """Each conversation's constraint_of; GrammarError (one line) for a conversation without events."""
     from dayplan.constrain import GrammarError
-    from dayplan.rules.grounding import conversation_regex
+    from dayplan.rules.grounding import conversation_instance
 
     try:
-        return [conversation_regex(c) for c in conversations]
+        return [constraint_of(conversation_instance(c), decoding) for c in conversations]
     except ValueError as error:
-        raise GrammarError(f"grounded decoding: {error}") from None
+        raise GrammarError(f"{decoding} decoding: {error}") from None
 
 
-def vllm_regex_constraint() -> tuple[str, type]:
-    """(SamplingParams field, its class) for a regex constraint in the installed vLLM.
+def vllm_constraint_class() -> tuple[str, type]:
+    """(SamplingParams field, its class) for a regex or grammar constraint in the installed vLLM.
 
-    Newer vLLM takes `structured_outputs=StructuredOutputsParams(regex=...)`; older releases took
-    `guided_decoding=GuidedDecodingParams(regex=...)`.
+    Newer vLLM takes `structured_outputs=StructuredOutputsParams(regex=... | grammar=...)`; older releases took
+    `guided_decoding=GuidedDecodingParams(...)` with the same fields.
     """
     from dayplan.constrain import GrammarError
 
@@ -84,13 +94,13 @@ def vllm_regex_constraint() -> tuple[str, type]:
         return "guided_decoding", GuidedDecodingParams
     except ImportError:
         raise GrammarError(
-            "evaluate.grounded: this vLLM has neither StructuredOutputsParams nor GuidedDecodingParams; "
-            "set evaluate.grounded=false"
+            "evaluate.decoding: this vLLM has neither StructuredOutputsParams nor GuidedDecodingParams; "
+            "set evaluate.decoding=free"
         ) from None
 
 
 def vllm_sampling_params(settings: dict, conversations: Sequence[list[dict]]):
-    """One SamplingParams for every conversation, or, grounded, a list of one per conversation (own regex)."""
+    """One SamplingParams for every conversation, or, constrained, a list of one per conversation (its own)."""
     from vllm import SamplingParams
 
     common = {
@@ -99,10 +109,13 @@ def vllm_sampling_params(settings: dict, conversations: Sequence[list[dict]]):
         "max_tokens": settings["max_new_tokens"],
         "seed": settings["seed"],
     }
-    if not settings.get("grounded"):
+    if settings["decoding"] == "free":
         return SamplingParams(**common)
-    field, constraint = vllm_regex_constraint()
-    return [SamplingParams(**common, **{field: constraint(regex=regex)}) for regex in grounding_regexes(conversations)]
+    field, constraint = vllm_constraint_class()
+    return [
+        SamplingParams(**common, **{field: constraint(**{kind: text})})
+        for kind, text in decoding_constraints(conversations, settings["decoding"])
+    ]
 
 
 def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], settings: dict, batch_size: int):

@@ -135,17 +135,17 @@ def pick_model(requested: str | None, registered_model: str, models: Path = Path
 # --- run and show --------------------------------------------------------------------------------------
 
 
-def complete(model_dir: Path, instance: Instance, max_new_tokens: int, grounded: bool = True) -> str:
+def complete(model_dir: Path, instance: Instance, max_new_tokens: int, decoding: str = "feasible") -> str:
     """The model's greedy answer to the instance's prompt (transformers, as the infer stage on a CPU).
 
-    grounded: it can list only the instance's events, with their times (dayplan/rules/grounding.py).
+    decoding: free, grounded (only the instance's events, with their times) or feasible (also a valid schedule).
     """
     from transformers.utils import logging
 
     from dayplan.inference import generate_transformers
 
     logging.disable_progress_bar()  # a one-answer command: no weight-loading bar
-    settings = {"max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0, "seed": 0, "grounded": grounded}
+    settings = {"max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0, "seed": 0, "decoding": decoding}
     return next(generate_transformers(str(model_dir), [chat_messages(instance.text())], settings, batch_size=1))
 
 

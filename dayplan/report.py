@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dayplan.report_inputs import SINGLE_SPLIT
 from dayplan.stats import RESAMPLES
-from dayplan.task import BROKEN_RULES
+from dayplan.task import BROKEN_RULES, DECODINGS
 
 # Below this many evaluated rows the report says the intervals are wide (a smoke run).
 SMALL_SPLIT_ROWS = 100
@@ -37,11 +37,7 @@ def run_context(params, summaries: dict[str, dict], report: Path, figures: Path)
         "epochs": params.train.grpo.get("num_train_epochs"),
         "generation": (
             f"{params.evaluate.max_new_tokens} new tokens, temperature {params.evaluate.temperature}, "
-            + (
-                "grounded (every listed event is one of the prompt's, with its times)"
-                if params.evaluate.grounded
-                else "free output (not grounded: answers may name events the prompt lacks)"
-            )
+            + DECODINGS[params.evaluate.decoding]
         ),
         "subset_note": (
             f"A smoke run sized for a laptop: {train_rows} of {params.data.n_train} train rows, {test_rows} of "

@@ -2,7 +2,7 @@
 
 Pure Python, no ML imports: training rewards (dayplan.rewards), the score stage and the tests all use it,
 so a rule changes here or nowhere. The rules live in dayplan/rules/ by what they do (problem, solver,
-prompt, parsing, judge, grounding); this module gathers their public names.
+prompt, parsing, judge, grounding, feasibility); this module gathers their public names.
 
 Overlap rule, used everywhere: two events overlap when one starts strictly before the other ends;
 events that merely touch (10:00 end, 10:00 start) do not overlap.
@@ -10,6 +10,7 @@ events that merely touch (10:00 end, 10:00 start) do not overlap.
 
 from __future__ import annotations
 
+from dayplan.rules.feasibility import DECODINGS, feasible_grammar
 from dayplan.rules.grounding import grounded_regex, is_grounded
 from dayplan.rules.judge import BROKEN_RULES, Verdict, aggregate, judge
 from dayplan.rules.parsing import (
@@ -38,6 +39,7 @@ from dayplan.rules.solver import optimal_score, schedule_xml, solve, solver_comp
 
 __all__ = [
     "BROKEN_RULES",
+    "DECODINGS",
     "MINUTES_PER_DAY",
     "NORMAL_WEIGHT",
     "PRIORITY_WEIGHT",
@@ -51,6 +53,7 @@ __all__ = [
     "check_instance",
     "completion_text",
     "count_overlapping_pairs",
+    "feasible_grammar",
     "format_time",
     "grounded_regex",
     "has_reasoned_schedule",

@@ -21,7 +21,7 @@ from dayplan.engine import Engines, evaluate_models, incompatibility, swap_signa
 from dayplan.inference import WORKER_EXTENSION, ModelLoadError
 from dayplan.modeling import build_tiny
 
-EVALUATE = SimpleNamespace(max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, batch_size=2, grounded=True)
+EVALUATE = SimpleNamespace(max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, batch_size=2, decoding="feasible")
 
 
 def tiny_model(folder: Path, seed: int, **config: float) -> str:

@@ -24,7 +24,15 @@ from dayplan.rules.grounding import (
     grounded_regex,
     is_grounded,
 )
-from dayplan.task import Event, Instance, chat_messages, format_time, schedule_xml, solver_completion
+from dayplan.task import (
+    Event,
+    Instance,
+    chat_messages,
+    feasible_grammar,
+    format_time,
+    schedule_xml,
+    solver_completion,
+)
 
 # any text an event name may hold (check_instance: no '<', no line break), regex metacharacters first
 TRICKY = "\\^$.|?*+()[]{}/'\"#%&-:, éàüñ’ß0"
@@ -161,13 +169,14 @@ def greedy(tiny, prompts: list[str], max_new_tokens: int, regexes: list[str] | N
     import torch
     from transformers import LogitsProcessorList
 
-    from dayplan.constrain import RegexConstraint
+    from dayplan.constrain import Constraint
 
     model, tokenizer, _ = tiny
     inputs = tokenizer(prompts, return_tensors="pt", padding=True)
     extra = {}
     if regexes is not None:
-        extra["logits_processor"] = LogitsProcessorList([RegexConstraint(model, tokenizer).processor(regexes)])
+        constraints = [("regex", regex) for regex in regexes]
+        extra["logits_processor"] = LogitsProcessorList([Constraint(model, tokenizer).processor(constraints)])
     with torch.no_grad():
         output = model.generate(
             **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id, **extra
@@ -202,9 +211,9 @@ def test_the_engine_grounds_each_conversation(tiny, small_instance):
     other = Instance.from_row([["Nebula", "08:00", "08:30"], ["Neolithic", "08:15", "09:00"]], ["Nebula"])
     conversations = [chat_messages(small_instance.text()), chat_messages(other.text())]
     settings_ = {"max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0, "seed": 0}
-    engine = TransformersEngine(tiny[2], {**settings_, "grounded": True}, batch_size=2)
+    engine = TransformersEngine(tiny[2], {**settings_, "decoding": "grounded"}, batch_size=2)
     grounded = list(engine.generate(conversations))
-    free = list(TransformersEngine(tiny[2], {**settings_, "grounded": False}, batch_size=2).generate(conversations))
+    free = list(TransformersEngine(tiny[2], {**settings_, "decoding": "free"}, batch_size=2).generate(conversations))
     assert all("<think>".startswith(text) or text.startswith("<think>") for text in grounded), grounded
     assert grounded != free  # the random model's free answer does not start with <think>
 
@@ -240,13 +249,18 @@ def test_vllm_gets_one_sampling_params_a_prompt_with_its_own_regex(
     stand_in_vllm(monkeypatch, constraint_class)
     other = Instance.from_row([["Nebula", "08:00", "08:30"], ["Neolithic", "08:15", "09:00"]], [])
     conversations = [chat_messages(small_instance.text()), chat_messages(other.text())]
-    made = vllm_sampling_params({**SETTINGS, "grounded": True}, conversations)
+    made = vllm_sampling_params({**SETTINGS, "decoding": "grounded"}, conversations)
     common = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8, "seed": 0}
     assert made == [
         {**common, field: (constraint_class, {"regex": grounded_regex(small_instance)})},
         {**common, field: (constraint_class, {"regex": grounded_regex(other)})},
     ]
-    assert vllm_sampling_params({**SETTINGS, "grounded": False}, conversations) == common  # one for all
+    feasible = vllm_sampling_params({**SETTINGS, "decoding": "feasible"}, conversations)
+    assert feasible == [
+        {**common, field: (constraint_class, {"grammar": feasible_grammar(small_instance)})},
+        {**common, field: (constraint_class, {"grammar": feasible_grammar(other)})},
+    ]
+    assert vllm_sampling_params({**SETTINGS, "decoding": "free"}, conversations) == common  # one for all
 
 
 def test_a_vllm_without_regex_constraints_is_a_one_line_error(monkeypatch, small_instance):
@@ -254,8 +268,8 @@ def test_a_vllm_without_regex_constraints_is_a_one_line_error(monkeypatch, small
     from dayplan.inference import vllm_sampling_params
 
     stand_in_vllm(monkeypatch, None)
-    with pytest.raises(GrammarError, match=r"^evaluate.grounded: this vLLM has neither .*grounded=false$"):
-        vllm_sampling_params({**SETTINGS, "grounded": True}, [chat_messages(small_instance.text())])
+    with pytest.raises(GrammarError, match=r"^evaluate.decoding: this vLLM has neither .*decoding=free$"):
+        vllm_sampling_params({**SETTINGS, "decoding": "feasible"}, [chat_messages(small_instance.text())])
 
 
 def test_the_setting_is_recorded_and_keys_the_resume():
@@ -263,11 +277,15 @@ def test_the_setting_is_recorded_and_keys_the_resume():
 
     from dayplan.inference import generation_settings, partial_key
 
-    evaluate = SimpleNamespace(max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, grounded=True)
-    grounded = generation_settings(evaluate, "transformers")
-    free = generation_settings(SimpleNamespace(**{**vars(evaluate), "grounded": False}), "transformers")
-    assert grounded["grounded"] is True and free["grounded"] is False
-    assert partial_key(grounded, "hub:x", "t") != partial_key(free, "hub:x", "t")
+    made = {
+        decoding: generation_settings(
+            SimpleNamespace(max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, decoding=decoding), "transformers"
+        )
+        for decoding in ("free", "grounded", "feasible")
+    }
+    assert {decoding: settings_["decoding"] for decoding, settings_ in made.items()} == {d: d for d in made}
+    keys = [partial_key(settings_, "hub:x", "t") for settings_ in made.values()]
+    assert all(a != b for i, a in enumerate(keys) for b in keys[i + 1 :])
 
 
 @pytest.fixture(scope="module")

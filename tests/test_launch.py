@@ -251,7 +251,7 @@ def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch
     monkeypatch.setenv("VLLM_WORKER_MULTIPROC_METHOD", "spawn")  # generate_vllm sets it; restored afterwards
 
     evaluate = params_with(tmp_path, evaluate={"tensor_parallel_size": 4}).evaluate
-    settings = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0}
+    settings = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0, "decoding": "free"}
     texts = list(generate_vllm("models/base", [[{"role": "user", "content": "plan"}]], settings, evaluate))
     assert texts == ["done"]
     assert engines == [vllm_llm_kwargs("models/base", evaluate)] and engines[0]["tensor_parallel_size"] == 4

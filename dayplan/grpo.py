@@ -38,6 +38,13 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
         raise TrainSetupError(
             f"train.decoding: {train.decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
         )
+    # vLLM reports the grammar-masked logprobs, so a token the grammar forces has ratio p_model/1 and the
+    # sequence's ratio falls to ~1e-4: TRL's correction would scale the gradient to nothing.
+    if train.decoding != "free" and grpo.get("vllm_importance_sampling_correction", True):
+        raise TrainSetupError(
+            f"train.decoding: {train.decoding} needs train.grpo.vllm_importance_sampling_correction=false "
+            "(the grammar-masked sampler is not the policy the correction assumes)"
+        )
     if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401

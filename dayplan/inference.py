@@ -60,7 +60,9 @@ def constraint_of(instance, decoding: str) -> tuple[str, str]:
 
     if decoding == "grounded":
         return "regex", grounded_regex(instance)
-    return "grammar", feasible_grammar(instance)
+    if decoding == "feasible":
+        return "grammar", feasible_grammar(instance)
+    raise ValueError(f"decoding: {decoding} has no constraint (expected grounded or feasible)")
 
 
 def decoding_constraints(conversations: Sequence[list[dict]], decoding: str) -> list[tuple[str, str]]:

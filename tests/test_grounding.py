@@ -149,6 +149,15 @@ def test_a_conversation_without_events_is_a_one_line_error():
         conversation_instance([{"role": "system", "content": "x"}])
 
 
+def test_each_decoding_names_its_constraint_and_free_has_none(small_instance):
+    from dayplan.inference import constraint_of
+
+    assert constraint_of(small_instance, "grounded") == ("regex", grounded_regex(small_instance))
+    assert constraint_of(small_instance, "feasible")[0] == "grammar"
+    with pytest.raises(ValueError, match="decoding: free has no constraint"):
+        constraint_of(small_instance, "free")
+
+
 # --- constrained generation on a tiny model -------------------------------------------------------------
 
 

@@ -112,3 +112,22 @@ def test_constrained_sampling_without_colocated_vllm_is_refused_before_training(
     assert str(caught.value) == (
         "train.decoding: feasible needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
     )
+
+
+def test_constrained_sampling_with_the_importance_correction_is_refused():
+    from pathlib import Path
+
+    from dayplan import grpo
+    from dayplan.config import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    grpo_args = {**params.train.grpo, "use_vllm": True, "vllm_mode": "colocate"}
+    train = params.train.model_copy(update={"decoding": "grounded", "grpo": grpo_args})
+    with pytest.raises(grpo.TrainSetupError) as caught:
+        grpo.check_setup(train, cuda=True)
+    assert str(caught.value) == (
+        "train.decoding: grounded needs train.grpo.vllm_importance_sampling_correction=false "
+        "(the grammar-masked sampler is not the policy the correction assumes)"
+    )
+    off = train.model_copy(update={"grpo": {**grpo_args, "vllm_importance_sampling_correction": False}})
+    grpo.check_setup(off, cuda=True)

@@ -52,6 +52,8 @@ def test_every_model_builds_trl_configs(model, tmp_path):
     grpo_args = grpo.grpo_config(params, tmp_path, report_to="none")
     assert grpo_args.learning_rate == params.train.grpo["learning_rate"]
     assert grpo_args.generation_batch_size % grpo_args.num_generations == 0
+    if not params.train.model_args.get("load_in_4bit"):  # 4-bit needs bitsandbytes, a GPU-only extra
+        grpo.check_setup(params.train, cuda=True)  # the stage's refusals never meet a shipped recipe
     ModelConfig(**params.train.model_args)
     ModelConfig(**params.warmstart.model_args)
     assert sft_config(params.warmstart, tmp_path).max_length == params.warmstart.sft["max_length"]

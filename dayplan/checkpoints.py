@@ -42,7 +42,11 @@ def fingerprint(params: Params, start_model: Path, train_data: Path) -> str:
 
 
 def can_resume(output_dir: Path, digest: str) -> bool:
-    """Same fingerprint and a checkpoint to resume from; reads only (the other training processes ask this)."""
+    """Same fingerprint, a checkpoint to resume from and no epochs.json; reads only (the other processes ask this).
+
+    epochs.json is written when a run finishes: DVC reruns a finished stage only because something it tracks
+    changed (code included, which the fingerprint leaves out), so that run starts afresh.
+    """
     from transformers.trainer_utils import get_last_checkpoint
 
     output_dir = Path(output_dir)
@@ -50,7 +54,9 @@ def can_resume(output_dir: Path, digest: str) -> bool:
         recorded = json.loads((output_dir / FINGERPRINT_FILE).read_text())["fingerprint"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         recorded = None
-    return recorded == digest and output_dir.is_dir() and get_last_checkpoint(str(output_dir)) is not None
+    if recorded != digest or (output_dir / EPOCHS_FILE).exists():
+        return False
+    return output_dir.is_dir() and get_last_checkpoint(str(output_dir)) is not None
 
 
 def prepare_output(output_dir: Path, digest: str) -> bool:

@@ -141,6 +141,16 @@ def test_fingerprint_change_starts_afresh(tmp_path):
     assert json.loads((out / "fingerprint.json").read_text()) == {"fingerprint": "b"}
 
 
+def test_a_finished_run_starts_afresh(tmp_path):
+    out = tmp_path / "grpo"
+    checkpoints.prepare_output(out, "a")
+    (out / "checkpoint-4").mkdir()
+    (out / "checkpoint-4/trainer_state.json").write_text('{"epoch": 1.0}')
+    checkpoints.write_epochs(out)  # the run finished: DVC reruns it only for a change it tracks
+    assert checkpoints.prepare_output(out, "a") is False
+    assert not (out / "checkpoint-4").exists() and not (out / "epochs.json").exists()
+
+
 def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
     model, data = fingerprint_inputs
     params = load_params(REPO / "params.yaml")

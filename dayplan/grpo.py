@@ -34,17 +34,8 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
         raise TrainSetupError("train.grpo.use_cpu: expected true without a CUDA GPU")
     if grpo.get("use_vllm") and not cuda:
         raise TrainSetupError("train.grpo.use_vllm: expected a CUDA GPU for vLLM generation, none found")
-    if train.decoding != "free" and not (grpo.get("use_vllm") and grpo.get("vllm_mode", "colocate") == "colocate"):
-        raise TrainSetupError(
-            f"train.decoding: {train.decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
-        )
-    # vLLM reports the grammar-masked logprobs, so a token the grammar forces has ratio p_model/1 and the
-    # sequence's ratio falls to ~1e-4: TRL's correction would scale the gradient to nothing.
-    if train.decoding != "free" and grpo.get("vllm_importance_sampling_correction", True):
-        raise TrainSetupError(
-            f"train.decoding: {train.decoding} needs train.grpo.vllm_importance_sampling_correction=false "
-            "(the grammar-masked sampler is not the policy the correction assumes)"
-        )
+    if train.decoding != "free":
+        _check_constrained_sampling(train.decoding, grpo)
     if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -59,6 +50,20 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
             import unsloth  # noqa: F401  (must come before trl so that it can patch it)
         except ImportError:
             raise TrainSetupError("train.backend: unsloth is not installed (pip install '.[unsloth]')") from None
+
+
+def _check_constrained_sampling(decoding: str, grpo: dict) -> None:
+    if not (grpo.get("use_vllm") and grpo.get("vllm_mode", "colocate") == "colocate"):
+        raise TrainSetupError(
+            f"train.decoding: {decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
+        )
+    # vLLM reports the grammar-masked logprobs (1 for a token the grammar forces), so TRL's ratio
+    # p_trainer / p_vLLM of a whole completion falls to ~1e-4 and the gradient with it
+    if grpo.get("vllm_importance_sampling_correction", True):
+        raise TrainSetupError(
+            f"train.decoding: {decoding} needs train.grpo.vllm_importance_sampling_correction=false "
+            "(the grammar-masked sampler is not the policy the correction assumes)"
+        )
 
 
 # --- data --------------------------------------------------------------------------------------------

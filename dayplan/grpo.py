@@ -66,6 +66,17 @@ def _check_constrained_sampling(decoding: str, grpo: dict) -> None:
         )
 
 
+def setup_notice(train: TrainParams) -> str | None:
+    """One line on settings that run but are known to train badly; None when there is nothing to say."""
+    if train.decoding == "free":
+        return None
+    # the trainer scores each token with its unmasked distribution, so grammar-masked samples are off-policy
+    return (
+        f"notice: train.decoding={train.decoding}: the trainer's policy is not the grammar-masked sampler; "
+        "on SmolLM2-135M this diverged after ~40 steps (docs/results-gpu.md, attempts 8-9)"
+    )
+
+
 # --- data --------------------------------------------------------------------------------------------
 
 

@@ -63,6 +63,9 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
         grpo.check_setup(params.train, cuda)
     except grpo.TrainSetupError as error:
         raise TrainError(f"params.yaml: {error}") from None
+    notice = grpo.setup_notice(params.train)
+    if notice and is_main:
+        print(notice, flush=True)
     start_model = start_model_of(warmstart_dir)
     dataset, dropped, tokenizer = prompts(params, start_model, train_data)
 

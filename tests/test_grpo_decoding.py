@@ -131,3 +131,16 @@ def test_constrained_sampling_with_the_importance_correction_is_refused():
     )
     off = train.model_copy(update={"grpo": {**grpo_args, "vllm_importance_sampling_correction": False}})
     grpo.check_setup(off, cuda=True)
+
+
+def test_constrained_sampling_runs_with_a_one_line_notice_and_free_sampling_without():
+    from pathlib import Path
+
+    from dayplan import grpo
+    from dayplan.config import load_params
+
+    train = load_params(Path(__file__).resolve().parents[1] / "params.yaml").train
+    assert grpo.setup_notice(train) is None
+    notice = grpo.setup_notice(train.model_copy(update={"decoding": "feasible"}))
+    assert notice.startswith("notice: train.decoding=feasible: the trainer's policy is not the grammar-masked")
+    assert "\n" not in notice

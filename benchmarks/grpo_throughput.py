@@ -6,8 +6,8 @@ Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the mod
 `dvc exp run -S` takes them) from the same models/warmstart and data/train.parquet, each into a folder of
 its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions' lengths
 from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the first
-variant, and the mean reward of the last quarter of the steps, so that a faster variant that learns
-differently shows it. Run `dvc repro warmstart` first.
+variant, the stage's peak GPU allocation, and the mean reward of the last quarter of the steps (late
+reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
 """
 
 from __future__ import annotations
@@ -20,24 +20,31 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dayplan.config import load_params, write_params
+from dayplan.config import ParamsError, load_params, write_params
 from dayplan.report_inputs import load_steps
 
 VARIANTS = {
     "baseline": [],
     "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
+    # one vLLM batch of 256 completions feeds 4 optimizer steps (TRL then scores them with the old policy)
+    "gen-x4": ["+train.grpo.steps_per_generation=8"],
     "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
     "sleep": ["train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
     "liger": ["train.grpo.use_liger_kernel=true"],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
+    "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
 }
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
+PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
 
 def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: Path) -> dict:
     params = folder / f"params-{name}.yaml"
-    write_params(params, [f"model={model}", f"train.rows={rows}", *overrides])
+    try:
+        write_params(params, [f"model={model}", f"train.rows={rows}", *overrides])
+    except ParamsError as error:  # a variant the configuration refuses: its row says why, the others run
+        return {"variant": name, "error": str(error)[:120]}
     train = load_params(params).train
     out, live = folder / name, folder / f"{name}-live"
     command = [sys.executable, "-m", "stages.train", "--start", "models/warmstart", "--data", "data/train.parquet",
@@ -56,21 +63,22 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
         "s/step": seconds / steps,
         "tokens/s": tokens / seconds,
         "tokens/s/GPU": tokens / seconds / train.num_processes,
+        "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
     }
 
 
 def table(results: list[dict]) -> str:
     first = next((r["tokens/s"] for r in results if "tokens/s" in r), None)
-    lines = ["| variant | s/step | completion tokens/s | tokens/s per GPU | vs first | reward (last quarter) |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| variant | s/step | completion tokens/s | tokens/s per GPU | vs first | peak GiB | late reward |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | |")
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | | |")
             continue
         ratio = f"{r['tokens/s'] / first:.2f}x" if first else ""
         lines.append(f"| {r['variant']} | {r['s/step']:.2f} | {r['tokens/s']:,.0f} | {r['tokens/s/GPU']:,.0f} | "
-                     f"{ratio} | {r['reward (last quarter)']:.1f} |")  # fmt: skip
+                     f"{ratio} | {r['peak GiB']:.1f} | {r['reward (last quarter)']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -52,29 +52,27 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
             raise TrainSetupError("train.backend: unsloth is not installed (pip install '.[unsloth]')") from None
 
 
+def import_unsloth_first(train: TrainParams) -> None:
+    """Import Unsloth before transformers, peft and trl, so that it can patch them (train.backend: unsloth).
+
+    Only where it can run: without a GPU or without the package, check_setup says so in one line.
+    """
+    if train.backend != "unsloth":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            import unsloth  # noqa: F401
+        except ImportError:
+            pass
+
+
 def _check_constrained_sampling(decoding: str, grpo: dict) -> None:
     if not (grpo.get("use_vllm") and grpo.get("vllm_mode", "colocate") == "colocate"):
         raise TrainSetupError(
             f"train.decoding: {decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
         )
-    # vLLM reports the grammar-masked logprobs (1 for a token the grammar forces), so TRL's ratio
-    # p_trainer / p_vLLM of a whole completion falls to ~1e-4 and the gradient with it
-    if grpo.get("vllm_importance_sampling_correction", True):
-        raise TrainSetupError(
-            f"train.decoding: {decoding} needs train.grpo.vllm_importance_sampling_correction=false "
-            "(the grammar-masked sampler is not the policy the correction assumes)"
-        )
-
-
-def setup_notice(train: TrainParams) -> str | None:
-    """One line on settings that run but are known to train badly; None when there is nothing to say."""
-    if train.decoding == "free":
-        return None
-    # the trainer scores each token with its unmasked distribution, so grammar-masked samples are off-policy
-    return (
-        f"notice: train.decoding={train.decoding}: the trainer's policy is not the grammar-masked sampler; "
-        "on SmolLM2-135M this diverged after ~40 steps (docs/results-gpu.md, attempts 8-9)"
-    )
 
 
 # --- data --------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ With `train.decoding` grounded or feasible, the colocated vLLM engine TRL genera
 prompt, SamplingParams carrying that prompt's regex or grammar (dayplan.rules), as the infer stage does.
 TRL 1.16 takes one regex for all prompts (`vllm_structured_outputs_regex`), so the engine is wrapped: its
 `generate` finds each prompt's instance among the dataset's and clones TRL's SamplingParams with it;
-everything else (weight sync, sleep mode) reaches the engine untouched. The policy is still trained on its
-own log-probabilities of the sampled tokens, so the rewards now rank choices of events, not rule breaks the
+everything else (weight sync, sleep mode) reaches the engine untouched. The trainer scores the samples under
+the same constraints (dayplan/grpo_masked.py), so the rewards rank choices of events, not rule breaks the
 evaluation's decoding would have prevented.
 """
 
@@ -26,21 +26,30 @@ def instance_of(row_prompt: Sequence[dict]) -> Instance:
     return parse_instance_text(user)
 
 
+class PromptConstraints:
+    """Each dataset instance's constraint, found from a prompt's text (which holds the instance verbatim)."""
+
+    def __init__(self, instances: Sequence[Instance], decoding: str):
+        from dayplan.inference import constraint_of
+
+        self._by_text = {inst.text(): constraint_of(inst, decoding) for inst in instances}
+        self._found: dict[str, tuple[str, str]] = {}  # a prompt comes back once a generation, many times a run
+
+    def of(self, prompt_text: str) -> tuple[str, str]:
+        if prompt_text not in self._found:
+            found = [text for text in self._by_text if text in prompt_text]
+            if not found:
+                raise TrainDecodingError("train.decoding: a generation prompt holds none of the dataset's instances")
+            # an instance whose text ends another's: the longer one is the whole
+            self._found[prompt_text] = self._by_text[max(found, key=len)]
+        return self._found[prompt_text]
+
+
 class ConstrainedEngine:
     """A vLLM LLM whose generate() gives each prompt its own constraint; other attributes pass through."""
 
-    def __init__(self, llm, tokenizer, instances: Sequence[Instance], decoding: str):
-        from dayplan.inference import constraint_of
-
-        self._llm, self._tokenizer = llm, tokenizer
-        # a prompt is found by its instance's text, which the chat template leaves verbatim
-        self._constraints = {inst.text(): constraint_of(inst, decoding) for inst in instances}
-
-    def constraint_for(self, prompt_text: str) -> tuple[str, str]:
-        found = [c for text, c in self._constraints.items() if text in prompt_text]
-        if not found:
-            raise TrainDecodingError("train.decoding: a generation prompt holds none of the dataset's instances")
-        return max(found, key=len)  # an instance whose text ends another's: the longer one is the whole
+    def __init__(self, llm, tokenizer, constraints: PromptConstraints):
+        self._llm, self._tokenizer, self.constraints = llm, tokenizer, constraints
 
     def generate(self, prompts, sampling_params=None, **kwargs):
         from dayplan.inference import vllm_constraint_class
@@ -48,7 +57,7 @@ class ConstrainedEngine:
         field, constraint_class = vllm_constraint_class()
         per_prompt = []
         for prompt in prompts:
-            kind, text = self.constraint_for(self._tokenizer.decode(prompt["prompt_token_ids"]))
+            kind, text = self.constraints.of(self._tokenizer.decode(prompt["prompt_token_ids"]))
             params = sampling_params.clone()
             setattr(params, field, constraint_class(**{kind: text}))
             per_prompt.append(params)
@@ -59,10 +68,15 @@ class ConstrainedEngine:
 
 
 def constrain_generation(trainer, tokenizer, dataset, decoding: str) -> None:
-    """Wrap the trainer's colocated vLLM engine (train.decoding other than free)."""
+    """Sample and score under each prompt's constraint (train.decoding other than free): the trainer's
+    colocated vLLM engine is wrapped, and its log-probabilities are taken under the same constraints."""
+    from dayplan.grpo_masked import score_under_constraints
+
     generation = getattr(trainer, "vllm_generation", None)
     if generation is None or getattr(generation, "mode", None) != "colocate":
         raise TrainDecodingError(
             f"train.decoding: {decoding} needs train.grpo.use_vllm=true with vllm_mode=colocate (or set it to free)"
         )
-    generation.llm = ConstrainedEngine(generation.llm, tokenizer, [instance_of(p) for p in dataset["prompt"]], decoding)
+    constraints = PromptConstraints([instance_of(p) for p in dataset["prompt"]], decoding)
+    generation.llm = ConstrainedEngine(generation.llm, tokenizer, constraints)
+    score_under_constraints(trainer, tokenizer, constraints)

@@ -63,9 +63,6 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
         grpo.check_setup(params.train, cuda)
     except grpo.TrainSetupError as error:
         raise TrainError(f"params.yaml: {error}") from None
-    notice = grpo.setup_notice(params.train)
-    if notice and is_main:
-        print(notice, flush=True)
     start_model = start_model_of(warmstart_dir)
     dataset, dropped, tokenizer = prompts(params, start_model, train_data)
 
@@ -100,7 +97,17 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
         process.wait_for_everyone()  # every process has finished its share of the last checkpoint
         if not is_main:
             return
-        print(f"train: {done} steps in {seconds:.1f} s ({seconds / max(done, 1):.2f} s/step this run)")
+        per_step = seconds / max(done, 1)
+        print(f"train: {done} steps in {seconds:.1f} s ({per_step:.2f} s/step this run){peak_memory(cuda)}")
         epochs = checkpoints.write_epochs(output_dir)
         train_log.log_checkpoints(mlflow, output_dir, epochs)
     print(f"train: {output_dir}/{checkpoints.EPOCHS_FILE} {epochs}; step metrics in {live_dir}")
+
+
+def peak_memory(cuda: bool) -> str:
+    """The process's peak GPU allocation (with a colocated vLLM, its share of the card counts too)."""
+    if not cuda:
+        return ""
+    import torch
+
+    return f", peak GPU {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"

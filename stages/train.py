@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         launch.relaunch_if_several_processes(params.train, "stages.train", argv)
     except launch.LaunchError as error:
         sys.exit(f"error: params.yaml: {error}")
+    from dayplan.grpo import import_unsloth_first
+
+    import_unsloth_first(params.train)
     from dayplan import training
 
     try:

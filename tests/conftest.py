@@ -22,6 +22,19 @@ def repo_root() -> Path:
     return ROOT
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny random model (SmolLM2's tokenizer) and its tokenizer, as the transformers engine loads them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dayplan.modeling import build_tiny
+
+    folder = tmp_path_factory.mktemp("tiny")
+    build_tiny(folder, seed=5)
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    return AutoModelForCausalLM.from_pretrained(folder).eval(), tokenizer, str(folder)
+
+
 @pytest.fixture
 def small_instance() -> Instance:
     """A (09:00-10:00, priority) overlaps B (09:30-11:00); C touches B; optimum A + C = 2*60 + 60 = 180."""

@@ -161,19 +161,6 @@ def test_each_decoding_names_its_constraint_and_free_has_none(small_instance):
 # --- constrained generation on a tiny model -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny random model (SmolLM2's tokenizer) and its tokenizer, as the transformers engine loads them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from dayplan.modeling import build_tiny
-
-    folder = tmp_path_factory.mktemp("tiny")
-    build_tiny(folder, seed=5)
-    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
-    return AutoModelForCausalLM.from_pretrained(folder).eval(), tokenizer, str(folder)
-
-
 def greedy(tiny, prompts: list[str], max_new_tokens: int, regexes: list[str] | None = None) -> list[str]:
     import torch
     from transformers import LogitsProcessorList

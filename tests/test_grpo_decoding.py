@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from dayplan.grpo_decoding import ConstrainedEngine, TrainDecodingError, constrain_generation
+from dayplan.grpo_decoding import ConstrainedEngine, PromptConstraints, TrainDecodingError, constrain_generation
 from dayplan.task import Instance, chat_messages, feasible_grammar, grounded_regex
 
 
@@ -72,7 +72,7 @@ def prompt_ids(instance: Instance) -> dict:
                                                          ("grounded", "regex", grounded_regex)])  # fmt: skip
 def test_each_prompt_is_sampled_under_its_own_constraint(vllm, decoding, kind, build):
     engine = Engine()
-    constrained = ConstrainedEngine(engine, CharTokenizer(), [A, B], decoding)
+    constrained = ConstrainedEngine(engine, CharTokenizer(), PromptConstraints([A, B], decoding))
     shared = SamplingParams(temperature=1.0, max_tokens=8)
     out = constrained.generate([prompt_ids(B), prompt_ids(A), prompt_ids(B)], sampling_params=shared, use_tqdm=False)
     assert out == ["out0", "out1", "out2"]
@@ -85,7 +85,7 @@ def test_each_prompt_is_sampled_under_its_own_constraint(vllm, decoding, kind, b
 
 
 def test_a_prompt_of_no_known_instance_is_a_one_line_error(vllm):
-    constrained = ConstrainedEngine(Engine(), CharTokenizer(), [A], "feasible")
+    constrained = ConstrainedEngine(Engine(), CharTokenizer(), PromptConstraints([A], "feasible"))
     with pytest.raises(TrainDecodingError, match=r"^train.decoding: a generation prompt holds none"):
         constrained.generate([prompt_ids(B)], sampling_params=SamplingParams())
 
@@ -112,35 +112,3 @@ def test_constrained_sampling_without_colocated_vllm_is_refused_before_training(
     assert str(caught.value) == (
         "train.decoding: feasible needs train.grpo.use_vllm=true with vllm_mode=colocate (or free)"
     )
-
-
-def test_constrained_sampling_with_the_importance_correction_is_refused():
-    from pathlib import Path
-
-    from dayplan import grpo
-    from dayplan.config import load_params
-
-    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    grpo_args = {**params.train.grpo, "use_vllm": True, "vllm_mode": "colocate"}
-    train = params.train.model_copy(update={"decoding": "grounded", "grpo": grpo_args})
-    with pytest.raises(grpo.TrainSetupError) as caught:
-        grpo.check_setup(train, cuda=True)
-    assert str(caught.value) == (
-        "train.decoding: grounded needs train.grpo.vllm_importance_sampling_correction=false "
-        "(the grammar-masked sampler is not the policy the correction assumes)"
-    )
-    off = train.model_copy(update={"grpo": {**grpo_args, "vllm_importance_sampling_correction": False}})
-    grpo.check_setup(off, cuda=True)
-
-
-def test_constrained_sampling_runs_with_a_one_line_notice_and_free_sampling_without():
-    from pathlib import Path
-
-    from dayplan import grpo
-    from dayplan.config import load_params
-
-    train = load_params(Path(__file__).resolve().parents[1] / "params.yaml").train
-    assert grpo.setup_notice(train) is None
-    notice = grpo.setup_notice(train.model_copy(update={"decoding": "feasible"}))
-    assert notice.startswith("notice: train.decoding=feasible: the trainer's policy is not the grammar-masked")
-    assert "\n" not in notice

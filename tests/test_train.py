@@ -211,6 +211,15 @@ def test_metric_names_are_sanitised_and_non_numbers_dropped():
     assert metrics == {"w/rewards/score_x_/mean": 1.0}
 
 
+def test_unsloth_is_imported_first_only_where_it_can_run():
+    """Without a GPU the stage leaves Unsloth alone, so that check_setup's one-line refusal is what shows."""
+    import sys
+
+    train = load_params(REPO / "params.yaml").train.model_copy(update={"backend": "unsloth"})
+    grpo.import_unsloth_first(train)
+    assert "unsloth" not in sys.modules
+
+
 def test_unsloth_without_a_gpu_is_refused_in_one_line():
     params = load_params(REPO / "params.yaml")
     train = params.train.model_copy(update={"backend": "unsloth"})

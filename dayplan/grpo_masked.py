@@ -42,16 +42,17 @@ class GrammarScorer:
     """Replaces GRPOTrainer._get_per_token_logps_and_entropies: log-probs and entropies under each
     completion's constraint. Rows are matched to constraints through their decoded prompts."""
 
-    def __init__(self, trainer, tokenizer, constraints: PromptConstraints, cache_rows: int = 1024,
-                 rows_per_forward: int = 8):  # fmt: skip
+    def __init__(self, trainer, tokenizer, constraints: PromptConstraints, rows_per_forward: int = 8):
         from dayplan.constrain import Constraint
 
         self.trainer, self.tokenizer, self.constraints = trainer, tokenizer, constraints
         self.compiler = Constraint(trainer.model, tokenizer)
         self.compiled: dict[tuple[str, str], object] = {}
-        # a generation batch is scored two or three times (old policy, reference, loss): replay each row once
+        # a generation batch is scored two or three times (old policy, reference, loss): replay each row once,
+        # and keep one batch only (a row's masks are positions x vocab / 8 bytes: 39 MB for a 7B model's vocab)
         self.masks: OrderedDict[bytes, object] = OrderedDict()
-        self.cache_rows, self.rows_per_forward = cache_rows, rows_per_forward
+        self.cache_rows = getattr(getattr(trainer, "args", None), "generation_batch_size", None) or 256
+        self.rows_per_forward = rows_per_forward
         self.entropy_bonus = bool(getattr(trainer, "_entropy_bonus_enabled", False))
         self.replay_breaks = 0  # sampled tokens the replay refused (then that row is scored unmasked from there)
 

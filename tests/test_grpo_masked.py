@@ -142,3 +142,15 @@ def test_the_trainer_samples_and_scores_under_the_same_constraints(tiny, small_i
     assert isinstance(scorer, GrammarScorer)
     assert scorer.constraints is trainer.vllm_generation.llm.constraints
     assert trainer.vllm_generation.llm._llm is engine
+
+
+def test_the_mask_cache_holds_one_generation_batch(tiny, small_instance):
+    model, tokenizer, _ = tiny
+    trainer = types.SimpleNamespace(model=model, temperature=1.0, args=types.SimpleNamespace(generation_batch_size=1),
+                                    accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext))  # fmt: skip
+    scorer = score_under_constraints(trainer, tokenizer, PromptConstraints([small_instance, OTHER], "feasible"))
+    rows = [prompt_and_completion(tokenizer, i, solver_completion(i)) for i in (small_instance, OTHER)]
+    ids, mask, width = batch(tokenizer, rows)
+    with torch.no_grad():
+        scorer(model, ids, mask, width)
+    assert scorer.cache_rows == 1 and len(scorer.masks) == 1

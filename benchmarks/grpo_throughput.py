@@ -1,6 +1,7 @@
 """GRPO throughput of the train stage (not a test; a GPU host with the `gpu` extra): completion tokens/s.
 
     python -m benchmarks.grpo_throughput --model smollm2-135m-quality --rows 64 [--variants baseline one-pass]
+    python -m benchmarks.grpo_throughput --rows 32 --variants baseline ddp-2 zero3-2 fsdp-2 nodes-2   # 2 GPUs
 
 Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as
 `dvc exp run -S` takes them) from the same models/warmstart and data/train.parquet, each into a folder of
@@ -8,6 +9,8 @@ its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (t
 from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the first
 variant, the stage's peak GPU allocation, and the mean reward of the last quarter of the steps (late
 reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
+The `-2` variants train with 2 processes, one a GPU (README "Scaling out"); `nodes-2` starts them as two
+machines would, two `accelerate launch` with the multi-node config, one GPU each, on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,20 +23,26 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dayplan import launch
 from dayplan.config import ParamsError, load_params, write_params
 from dayplan.report_inputs import load_steps
 
+MULTI_NODE = "recipes/accelerate/multi_node.yaml"
 VARIANTS = {
     "baseline": [],
     "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
     # one vLLM batch of 256 completions feeds 4 optimizer steps (TRL then scores them with the old policy)
     "gen-x4": ["+train.grpo.steps_per_generation=8"],
     "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
-    "sleep": ["train.grpo.vllm_enable_sleep_mode=true"],
+    "sleep": ["+train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
-    "liger": ["train.grpo.use_liger_kernel=true"],
+    "liger": ["+train.grpo.use_liger_kernel=true"],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
+    "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],
+    "zero3-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/zero3.yaml"],
+    "fsdp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/fsdp.yaml"],
+    "nodes-2": ["train.num_processes=2", f"train.accelerate_config={MULTI_NODE}"],
 }
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
@@ -47,9 +56,14 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
         return {"variant": name, "error": str(error)[:120]}
     train = load_params(params).train
     out, live = folder / name, folder / f"{name}-live"
-    command = [sys.executable, "-m", "stages.train", "--start", "models/warmstart", "--data", "data/train.parquet",
-               "--out", str(out), "--live", str(live)]  # fmt: skip
-    result = subprocess.run(command, env={**os.environ, "DAYPLAN_PARAMS": str(params)}, capture_output=True, text=True)
+    stage_args = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", str(out), "--live", str(live)]
+    env = {**os.environ, "DAYPLAN_PARAMS": str(params)}
+    if train.accelerate_config == MULTI_NODE:
+        result = run_as_two_machines(stage_args, env, train.grpo.get("bf16", True), folder)
+    else:
+        command = [sys.executable, "-m", "stages.train", *stage_args]
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
     timing = TRAIN_TIME.search(result.stdout)
     if result.returncode != 0 or timing is None:
         return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
@@ -66,6 +80,22 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
         "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
     }
+
+
+def run_as_two_machines(stage_args: list[str], env: dict, bf16: bool, logs: Path) -> subprocess.CompletedProcess:
+    """The train stage as machine ranks 1 and 0 of two, one GPU each, the main one at 127.0.0.1: rank 0's output."""
+    nodes = []
+    for rank in (1, 0):  # files, not pipes: a full pipe would stall one rank and the other waits for it
+        options = ["--num_machines", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1"]
+        command = launch.accelerate_command(sys.executable, MULTI_NODE, 2, bf16, "stages.train", *options,
+                                            module_args=stage_args)  # fmt: skip
+        with open(logs / f"rank{rank}.out", "w") as out, open(logs / f"rank{rank}.err", "w") as err:
+            node_env = {**env, "CUDA_VISIBLE_DEVICES": str(rank)}
+            nodes.append(subprocess.Popen(command, env=node_env, stdout=out, stderr=err))
+    returncode = max(node.wait() for node in nodes)
+    stdout = (logs / "rank0.out").read_text()
+    stderr = (logs / "rank1.err").read_text() + (logs / "rank0.err").read_text()
+    return subprocess.CompletedProcess(nodes[1].args, returncode, stdout, stderr)
 
 
 def table(results: list[dict]) -> str:
@@ -87,13 +117,16 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
     parser.add_argument("--rows", type=int, default=64, help="train prompts a variant (x the epochs)")
     parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted(VARIANTS))
+    parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
     args = parser.parse_args()
     if not Path("models/warmstart").is_dir():
         sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
-    with tempfile.TemporaryDirectory(prefix="grpo-throughput-") as folder:
+    with tempfile.TemporaryDirectory(prefix="grpo-throughput-") as temporary:
+        folder = args.keep or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
         results = []
         for name in args.variants:
-            results.append(run_variant(name, VARIANTS[name], args.model, args.rows, Path(folder)))
+            results.append(run_variant(name, VARIANTS[name], args.model, args.rows, folder))
             print(table(results[-1:]).splitlines()[-1], flush=True)
     print(table(results))
 

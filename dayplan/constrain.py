@@ -57,6 +57,15 @@ class Constraint:
                 f"cannot compile the decoding {kind} ({lines[0] if lines else type(error).__name__})"
             ) from None
 
+    def matcher(self, compiled):
+        """A fresh matcher of a compiled regex or grammar: replays tokens, fills the allowed-token bitmask."""
+        return _xgrammar().GrammarMatcher(compiled)
+
+    @property
+    def bitmask_words(self) -> int:
+        """int32 words a bitmask row takes (one bit a token of the logits)."""
+        return (self.vocab_size + 31) // 32
+
     def processor(self, constraints: Sequence[tuple[str, str]]) -> ConstraintLogitsProcessor:
         """constraints: (kind, text) a batch row."""
         return ConstraintLogitsProcessor([self.compile(kind, text) for kind, text in constraints], self.vocab_size)

@@ -60,13 +60,11 @@ class GrammarScorer:
         """(width, words) int32: the allowed tokens before each completion position (all after its end)."""
         import torch
 
-        from dayplan.constrain import _xgrammar
-
         constraint = self.constraints.of(self.tokenizer.decode(prompt_ids))
         if constraint not in self.compiled:
             self.compiled[constraint] = self.compiler.compile(*constraint)
-        matcher = _xgrammar().GrammarMatcher(self.compiled[constraint])
-        bitmask = torch.full((width, (self.compiler.vocab_size + 31) // 32), -1, dtype=torch.int32)
+        matcher = self.compiler.matcher(self.compiled[constraint])
+        bitmask = torch.full((width, self.compiler.bitmask_words), -1, dtype=torch.int32)
         for position, token in enumerate(completion_ids):
             if matcher.is_terminated():
                 break
@@ -96,6 +94,12 @@ class GrammarScorer:
             rows.append(self.masks[key])
         return unpack_bitmask(torch.stack(rows).to(input_ids.device), self.compiler.vocab_size)
 
+    def log_replay_breaks(self, training: bool) -> None:
+        """The run's count so far, beside TRL's step metrics: above 0, sampler and replay disagreed somewhere."""
+        metrics = getattr(self.trainer, "_metrics", None)  # TRL averages each list into the logged value
+        if metrics is not None:
+            metrics["train" if training else "eval"]["constrained/replay_breaks"].append(self.replay_breaks)
+
     def __call__(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
                  compute_aux_loss=False, **inputs):  # fmt: skip
         import torch
@@ -117,6 +121,7 @@ class GrammarScorer:
                 with torch.set_grad_enabled(torch.is_grad_enabled() and self.entropy_bonus):
                     all_entropies.append(-torch.where(allowed, logps.exp() * logps, 0.0).sum(-1))
         entropies = torch.cat(all_entropies) if compute_entropy else None
+        self.log_replay_breaks(model.training)
         return torch.cat(all_logps), entropies, None
 
 

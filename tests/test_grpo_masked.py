@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import types
+from collections import defaultdict
 
 import pytest
 import torch
@@ -68,7 +69,8 @@ def reference_logps(model, tokenizer, prompt: list[int], completion: list[int], 
 def scorer(tiny, small_instance):
     model, tokenizer, _ = tiny
     trainer = types.SimpleNamespace(model=model, temperature=1.0,
-                                    accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext))  # fmt: skip
+                                    accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext),
+                                    _metrics={"train": defaultdict(list), "eval": defaultdict(list)})  # fmt: skip
     constraints = PromptConstraints([small_instance, OTHER], "feasible")
     score_under_constraints(trainer, tokenizer, constraints)
     return trainer._get_per_token_logps_and_entropies
@@ -103,6 +105,8 @@ def test_a_token_the_grammar_refuses_leaves_the_rest_of_its_row_unmasked(tiny, s
         unmasked = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, -width - 1 : -1].float(), -1)
     assert torch.isfinite(logps).all()
     assert scorer.replay_breaks == 1
+    mode = "train" if model.training else "eval"
+    assert scorer.trainer._metrics[mode]["constrained/replay_breaks"] == [1]  # beside TRL's step metrics
     # "<" may still open "</think>"; "b" after it is refused, and from there the row is scored unmasked
     free = unmasked[0, torch.arange(width), torch.tensor(completion)]
     assert logps[0, -2:].tolist() == pytest.approx(free[-2:].tolist(), abs=1e-5)

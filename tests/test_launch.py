@@ -15,8 +15,10 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
+from benchmarks.grpo_throughput import VARIANTS
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
+from dayplan.config import write_params as write_composed
 from dayplan.inference import generate_vllm, vllm_llm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,3 +262,16 @@ def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch
 def test_tensor_parallel_size_below_one_is_rejected(tmp_path):
     with pytest.raises(ParamsError, match="evaluate.tensor_parallel_size"):
         params_with(tmp_path, evaluate={"tensor_parallel_size": 0})
+
+
+# --- the throughput benchmark's variants ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_throughput_variant_composes_valid_params(name, tmp_path):
+    """A variant's overrides are `dvc exp run -S` overrides: each composes into params the stages accept."""
+    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", "train.rows=32", *VARIANTS[name]])
+    train = load_params(tmp_path / "params.yaml").train
+    assert train.rows == 32
+    if name.endswith("-2"):
+        assert train.num_processes == 2 and (ROOT / train.accelerate_config).is_file()

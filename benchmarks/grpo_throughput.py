@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted(VARIANTS))
     parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
     args = parser.parse_args()
+    if args.keep and args.keep.exists() and not args.keep.is_dir():
+        sys.exit(f"error: --keep {args.keep}: not a folder")
     if not Path("models/warmstart").is_dir():
         sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
     with tempfile.TemporaryDirectory(prefix="grpo-throughput-") as temporary:

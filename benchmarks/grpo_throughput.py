@@ -23,11 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from accelerate.commands.config.config_args import load_config_from_file
+
 from dayplan import launch
 from dayplan.config import ParamsError, load_params, write_params
 from dayplan.report_inputs import load_steps
 
-MULTI_NODE = "recipes/accelerate/multi_node.yaml"
 VARIANTS = {
     "baseline": [],
     "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
@@ -42,7 +43,7 @@ VARIANTS = {
     "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],
     "zero3-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/zero3.yaml"],
     "fsdp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/fsdp.yaml"],
-    "nodes-2": ["train.num_processes=2", f"train.accelerate_config={MULTI_NODE}"],
+    "nodes-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_node.yaml"],
 }
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
@@ -58,8 +59,8 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
     out, live = folder / name, folder / f"{name}-live"
     stage_args = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", str(out), "--live", str(live)]
     env = {**os.environ, "DAYPLAN_PARAMS": str(params)}
-    if train.accelerate_config == MULTI_NODE:
-        result = run_as_two_machines(stage_args, env, train.grpo.get("bf16", True), folder)
+    if machines_of(train.accelerate_config) > 1:
+        result = run_as_machines(train, stage_args, env, folder)
     else:
         command = [sys.executable, "-m", "stages.train", *stage_args]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -82,20 +83,29 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
     }
 
 
-def run_as_two_machines(stage_args: list[str], env: dict, bf16: bool, logs: Path) -> subprocess.CompletedProcess:
-    """The train stage as machine ranks 1 and 0 of two, one GPU each, the main one at 127.0.0.1: rank 0's output."""
+def machines_of(accelerate_config: str | None) -> int:
+    """num_machines of the variant's accelerate config (1 without one)."""
+    return load_config_from_file(accelerate_config).num_machines if accelerate_config else 1
+
+
+def run_as_machines(train, stage_args: list[str], env: dict, logs: Path) -> subprocess.CompletedProcess:
+    """The train stage as num_machines machines on this host (the main one at 127.0.0.1), each with its own
+    GPUs and launcher, the last rank started first: rank 0's output."""
+    config = str(train.accelerate_config)
+    machines = machines_of(config)
+    per_machine = train.num_processes // machines
     nodes = []
-    for rank in (1, 0):  # files, not pipes: a full pipe would stall one rank and the other waits for it
-        options = ["--num_machines", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1"]
-        command = launch.accelerate_command(sys.executable, MULTI_NODE, 2, bf16, "stages.train", *options,
-                                            module_args=stage_args)  # fmt: skip
+    for rank in reversed(range(machines)):  # files, not pipes: a full pipe would stall one rank, the rest wait
+        options = ["--num_machines", str(machines), "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1"]
+        command = launch.accelerate_command(sys.executable, config, train.num_processes, launch.uses_bf16(train),
+                                            "stages.train", *options, module_args=stage_args)  # fmt: skip
+        gpus = ",".join(str(gpu) for gpu in range(rank * per_machine, (rank + 1) * per_machine))
         with open(logs / f"rank{rank}.out", "w") as out, open(logs / f"rank{rank}.err", "w") as err:
-            node_env = {**env, "CUDA_VISIBLE_DEVICES": str(rank)}
-            nodes.append(subprocess.Popen(command, env=node_env, stdout=out, stderr=err))
+            nodes.append(subprocess.Popen(command, env={**env, "CUDA_VISIBLE_DEVICES": gpus}, stdout=out, stderr=err))
     returncode = max(node.wait() for node in nodes)
     stdout = (logs / "rank0.out").read_text()
-    stderr = (logs / "rank1.err").read_text() + (logs / "rank0.err").read_text()
-    return subprocess.CompletedProcess(nodes[1].args, returncode, stdout, stderr)
+    stderr = "".join((logs / f"rank{rank}.err").read_text() for rank in reversed(range(machines)))
+    return subprocess.CompletedProcess(nodes[-1].args, returncode, stdout, stderr)
 
 
 def table(results: list[dict]) -> str:

@@ -68,20 +68,20 @@ class Constraint:
 
     def processor(self, constraints: Sequence[tuple[str, str]]) -> ConstraintLogitsProcessor:
         """constraints: (kind, text) a batch row."""
-        return ConstraintLogitsProcessor([self.compile(kind, text) for kind, text in constraints], self.vocab_size)
+        matchers = [self.matcher(self.compile(kind, text)) for kind, text in constraints]
+        return ConstraintLogitsProcessor(matchers, self.vocab_size)
 
 
 class ConstraintLogitsProcessor:
-    """A transformers logits processor for one generate() call: row i follows grammars[i].
+    """A transformers logits processor for one generate() call: row i follows matchers[i].
 
     A row that has reached an end-of-turn token is left alone (transformers pads it from then on).
     """
 
-    def __init__(self, grammars: Sequence, vocab_size: int):
-        xgr = _xgrammar()
-        self.xgr = xgr
-        self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
-        self.bitmask = xgr.allocate_token_bitmask(len(self.matchers), vocab_size)
+    def __init__(self, matchers: Sequence, vocab_size: int):
+        self.xgr = _xgrammar()
+        self.matchers = list(matchers)
+        self.bitmask = self.xgr.allocate_token_bitmask(len(self.matchers), vocab_size)
         self.started = False
 
     def __call__(self, input_ids, scores):

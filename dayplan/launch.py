@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 from dayplan.config import TrainParams
@@ -72,8 +72,32 @@ def launch_command(
     config = str(train.accelerate_config)  # set whenever num_processes > 1 (TrainParams checks)
     if not Path(config).is_file():
         raise LaunchError(f"train.accelerate_config: {config}: file not found (see recipes/accelerate/)")
-    bf16 = train.grpo.get("bf16", True)
-    return accelerate_command(python_executable, config, train.num_processes, bf16, module, module_args=module_args)
+    return accelerate_command(
+        python_executable, config, train.num_processes, uses_bf16(train), module, module_args=module_args
+    )
+
+
+def uses_bf16(train: TrainParams) -> bool:
+    """The launcher's mixed precision: train.grpo.bf16, true unless set (GRPOConfig's default on a GPU)."""
+    return train.grpo.get("bf16", True)
+
+
+def keep_first_gpu(environ: MutableMapping[str, str]) -> str | None:
+    """A one-process trainer (the warm-start's SFT) on a host of several GPUs: make only the first visible.
+
+    Trainer wraps a model in nn.DataParallel when one process sees several GPUs, which SFTTrainer refuses.
+    Called before torch starts CUDA (it reads the variable once). Returns the devices it hid, if it hid any;
+    unset, the variable becomes "0", which a one-GPU or CPU host does not notice.
+    """
+    if under_launcher(environ):
+        return None
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        environ["CUDA_VISIBLE_DEVICES"] = "0"
+        return None
+    first, _, hidden = visible.partition(",")
+    environ["CUDA_VISIBLE_DEVICES"] = first
+    return hidden or None
 
 
 def check_gpus(train: TrainParams, gpus: int) -> None:

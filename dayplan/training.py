@@ -57,8 +57,6 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
     cuda = torch.cuda.is_available()
     process = PartialState()  # this process's rank under accelerate launch; alone, it is rank 0 (main)
     is_main = process.is_main_process
-    if is_main and process.num_processes > 1:  # DeepSpeed logs nothing at its default level: say it here
-        print(f"train: {process.num_processes} processes, accelerate {process.distributed_type.value}", flush=True)
     try:
         grpo.check_setup(params.train, cuda)
     except grpo.TrainSetupError as error:
@@ -91,6 +89,10 @@ def train(params: Params, warmstart_dir: Path, train_data: Path, output_dir: Pat
                                          report_to="mlflow" if tracked else "none")  # fmt: skip
         except grpo.TrainSetupError as error:
             raise TrainError(f"params.yaml: {error}") from None
+        if is_main and process.num_processes > 1:  # DeepSpeed logs nothing at its default level: say it here
+            # the trainer's accelerator, not PartialState, which reads FSDP as MULTI_GPU
+            layout = trainer.accelerator.distributed_type.value
+            print(f"train: {process.num_processes} processes, accelerate {layout}", flush=True)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume or None)
         seconds, done = time.perf_counter() - started, trainer.state.global_step

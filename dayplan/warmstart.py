@@ -7,11 +7,13 @@ stage starts from the base model (dayplan/modeling.py resolve_start_model).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from dayplan.config import Params
 from dayplan.dataset import read_rows
 from dayplan.io import atomic_path, write_json
+from dayplan.launch import keep_first_gpu
 
 
 class WarmstartError(ValueError):
@@ -47,6 +49,8 @@ def run(params: Params, base_dir: Path, pool: Path, out_dir: Path, metrics_file:
     if not (base_dir / "config.json").exists():
         raise WarmstartError(f"{base_dir}: no model found (run `dvc repro base` first)")
     rows = read_pool(pool)
+    if hidden := keep_first_gpu(os.environ):
+        print(f"warmstart: one process on the first visible GPU; GPUs {hidden} stay idle", flush=True)
 
     from dayplan.sft import warmstart  # torch/transformers: only when there is work to do
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
-from benchmarks.grpo_throughput import VARIANTS
+from benchmarks.grpo_throughput import VARIANTS, machines_of
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.config import write_params as write_composed
@@ -102,6 +102,27 @@ def test_fewer_gpus_than_processes_fails_in_one_line(tmp_path):
     launch.check_gpus(train, 2)  # enough: no error
     with pytest.raises(launch.LaunchError, match="2 training processes need as many CUDA GPUs, 0 visible"):
         launch.check_gpus(train, 0)
+
+
+@pytest.mark.parametrize(
+    ("environ", "visible", "hidden"),
+    [
+        ({}, "0", None),  # unset: a one-GPU or CPU host does not notice
+        ({"CUDA_VISIBLE_DEVICES": "1"}, "1", None),
+        ({"CUDA_VISIBLE_DEVICES": "2,3,5"}, "2", "3,5"),
+        ({"CUDA_VISIBLE_DEVICES": "GPU-a1,GPU-b2"}, "GPU-a1", "GPU-b2"),
+        ({"CUDA_VISIBLE_DEVICES": ""}, "", None),  # no GPU stays no GPU
+    ],
+)
+def test_the_warm_start_keeps_the_first_visible_gpu(environ, visible, hidden):
+    assert launch.keep_first_gpu(environ) == hidden
+    assert environ["CUDA_VISIBLE_DEVICES"] == visible
+
+
+def test_a_launched_process_keeps_the_gpus_it_was_given():
+    environ = {"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "0,1"}
+    assert launch.keep_first_gpu(environ) is None
+    assert environ["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
 # --- the train stage -----------------------------------------------------------------------------------
@@ -275,3 +296,6 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     assert train.rows == 32
     if name.endswith("-2"):
         assert train.num_processes == 2 and (ROOT / train.accelerate_config).is_file()
+    # nodes-2 alone starts one launcher a machine, from its config's num_machines
+    config = train.accelerate_config and str(ROOT / train.accelerate_config)
+    assert machines_of(config) == (2 if name == "nodes-2" else 1)

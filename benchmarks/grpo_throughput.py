@@ -26,7 +26,7 @@ from pathlib import Path
 from accelerate.commands.config.config_args import load_config_from_file
 
 from dayplan import launch
-from dayplan.config import ParamsError, load_params, write_params
+from dayplan.config import ParamsError, TrainParams, load_params, write_params
 from dayplan.report_inputs import load_steps
 
 VARIANTS = {
@@ -59,8 +59,8 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
     out, live = folder / name, folder / f"{name}-live"
     stage_args = ["--start", "models/warmstart", "--data", "data/train.parquet", "--out", str(out), "--live", str(live)]
     env = {**os.environ, "DAYPLAN_PARAMS": str(params)}
-    if machines_of(train.accelerate_config) > 1:
-        result = run_as_machines(train, stage_args, env, folder)
+    if (machines := machines_of(train.accelerate_config)) > 1:
+        result = run_as_machines(train, machines, stage_args, env, folder)
     else:
         command = [sys.executable, "-m", "stages.train", *stage_args]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -88,11 +88,12 @@ def machines_of(accelerate_config: str | None) -> int:
     return load_config_from_file(accelerate_config).num_machines if accelerate_config else 1
 
 
-def run_as_machines(train, stage_args: list[str], env: dict, logs: Path) -> subprocess.CompletedProcess:
+def run_as_machines(
+    train: TrainParams, machines: int, stage_args: list[str], env: dict, logs: Path
+) -> subprocess.CompletedProcess:
     """The train stage as num_machines machines on this host (the main one at 127.0.0.1), each with its own
     GPUs and launcher, the last rank started first: rank 0's output."""
     config = str(train.accelerate_config)
-    machines = machines_of(config)
     per_machine = train.num_processes // machines
     nodes = []
     for rank in reversed(range(machines)):  # files, not pipes: a full pipe would stall one rank, the rest wait

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from accelerate.commands.config.config_args import load_config_from_file
+from trl import GRPOConfig
 
 from dayplan import launch
 from dayplan.config import ParamsError, TrainParams, load_params, write_params
@@ -69,9 +70,8 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
     if result.returncode != 0 or timing is None:
         return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
     steps, seconds = int(timing[1]), float(timing[2])
-    per_step = train.grpo.get("per_device_train_batch_size", 8) * train.grpo.get("gradient_accumulation_steps", 1)
     logged = [row for row in load_steps(live) if "reward" in row]
-    tokens = sum(row["completions/mean_length"] * per_step * train.num_processes for row in logged)
+    tokens = sum(row["completions/mean_length"] * completions_per_generation(train) for row in logged)
     last = logged[-max(1, len(logged) // 4) :]
     return {
         "variant": name,
@@ -81,6 +81,20 @@ def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: 
         "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
     }
+
+
+def completions_per_generation(train: TrainParams) -> int:
+    """Completions behind one logged reward row, all processes together: TRL logs the completion metrics
+    once a generation batch, which feeds steps_per_generation micro-batches (gradient_accumulation_steps
+    unless set), so a batch that feeds several optimizer steps is logged once."""
+    grpo = train.grpo
+    if grpo.get("generation_batch_size"):
+        return grpo["generation_batch_size"]
+    micro_batches = grpo.get("steps_per_generation") or grpo.get(
+        "gradient_accumulation_steps", GRPOConfig.gradient_accumulation_steps
+    )
+    per_device = grpo.get("per_device_train_batch_size", GRPOConfig.per_device_train_batch_size)
+    return per_device * micro_batches * train.num_processes
 
 
 def machines_of(accelerate_config: str | None) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dayplan.rewards import REWARD_NAMES
-from dayplan.task import parse_time
+from dayplan.task import TRACES, parse_time
 
 
 class ParamsError(ValueError):
@@ -102,6 +102,7 @@ def _refuse_reserved(mapping: dict, reserved: tuple[str, ...], section: str) -> 
 class WarmstartParams(Strict):
     enabled: bool
     check_rows: int = Field(ge=0)
+    trace: Literal[TRACES] = "conflicts"  # the reasoning the solver's answers show (dayplan/rules/solver.py)
     model_args: dict[str, Any]  # trl.ModelConfig: use_peft (LoRA merged into the base) or all weights
     sft: dict[str, Any]  # trl.SFTConfig, passed as it is
 

@@ -27,9 +27,9 @@ from dayplan.task import chat_messages, judge, solver_completion
 EVAL_ROWS = 8  # held-out pool rows for the quick format check (kept short on the CPU)
 
 
-def sft_example(row: dict) -> dict:
+def sft_example(row: dict, trace: str = "conflicts") -> dict:
     """A conversational prompt-completion example: the task's chat prompt and the solver's answer."""
-    completion = solver_completion(row_instance(row))
+    completion = solver_completion(row_instance(row), trace)
     return {"prompt": chat_messages(row["prompt"]), "completion": [{"role": "assistant", "content": completion}]}
 
 
@@ -50,7 +50,11 @@ def split_rows(rows: list[dict], check_rows: int = EVAL_ROWS) -> tuple[list[dict
 
 
 def fitting_examples(
-    rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_prompt_length: int, max_length: int
+    rows: list[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    max_prompt_length: int,
+    max_length: int,
+    trace: str = "conflicts",
 ) -> tuple[list[dict], list[int]]:
     """Examples whose prompt fits GRPO's prompt budget and whose whole sequence fits max_length, and
     their completion lengths in tokens.
@@ -60,7 +64,7 @@ def fitting_examples(
     """
     kept, completion_lengths = [], []
     for row in rows:
-        example = sft_example(row)
+        example = sft_example(row, trace)
         prompt = _chat_ids(tokenizer, example["prompt"], generation_prompt=True)
         full = _chat_ids(tokenizer, example["prompt"] + example["completion"], generation_prompt=False)
         if len(prompt) <= max_prompt_length and len(full) <= max_length:
@@ -142,7 +146,9 @@ def warmstart(base_dir: str | Path, rows: list[dict], params: Params, out_dir: P
     # unset keys take TRL's defaults, read from its config classes rather than copied here
     max_length = p.sft.get("max_length", SFTConfig.max_length)
     train_budget = params.train.grpo.get("max_completion_length", GRPOConfig.max_completion_length)
-    examples, completion_lengths = fitting_examples(train_rows, tokenizer, params.train.max_prompt_length, max_length)
+    examples, completion_lengths = fitting_examples(
+        train_rows, tokenizer, params.train.max_prompt_length, max_length, p.trace
+    )
     use_peft = p.model_args.get("use_peft", ModelConfig.use_peft)
     if not examples:
         raise ValueError(

@@ -35,7 +35,7 @@ from dayplan.rules.problem import (
     parse_time,
 )
 from dayplan.rules.prompt import SYSTEM_PROMPT, USER_PROMPT_HEADER, chat_messages, user_prompt
-from dayplan.rules.solver import optimal_score, schedule_xml, solve, solver_completion
+from dayplan.rules.solver import TRACES, optimal_score, schedule_xml, solve, solver_completion, written_weights
 
 __all__ = [
     "BROKEN_RULES",
@@ -69,6 +69,8 @@ __all__ = [
     "schedule_xml",
     "solve",
     "solver_completion",
+    "written_weights",
+    "TRACES",
     "strictly_increasing_starts",
     "user_prompt",
 ]

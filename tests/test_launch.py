@@ -15,7 +15,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
-from benchmarks.grpo_throughput import VARIANTS, machines_of
+from benchmarks.grpo_throughput import VARIANTS, completions_per_generation, machines_of
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.config import write_params as write_composed
@@ -299,3 +299,11 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     # nodes-2 alone starts one launcher a machine, from its config's num_machines
     config = train.accelerate_config and str(ROOT / train.accelerate_config)
     assert machines_of(config) == (2 if name == "nodes-2" else 1)
+
+
+@pytest.mark.parametrize(("name", "completions"), [("baseline", 64), ("gen-x4", 256), ("ddp-2", 128)])
+def test_tokens_count_each_generation_batch_once(name, completions, tmp_path):
+    """The quality recipe's 32 x 2 micro-batches: a generation of 64 completions a step, one a process;
+    gen-x4's batch of 256 feeds 4 optimizer steps and is logged once."""
+    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", *VARIANTS[name]])
+    assert completions_per_generation(load_params(tmp_path / "params.yaml").train) == completions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 from dayplan import inference
-from dayplan.data import generate_splits, row_instance
+from dayplan.data import generate_splits, instance_row, row_instance
 from dayplan.dataset import rows_fingerprint, write_split
 from dayplan.io import write_jsonl
 from dayplan.scoring import SKIPPED, evaluate
-from dayplan.task import schedule_xml, solve
+from dayplan.task import schedule_xml, solve, solver_completion
 from stages import score
 from tests.conftest import tiny_params
 
@@ -246,3 +247,16 @@ def test_rewritten_model_files_change_the_fingerprint(models):
     (models[0] / "model.safetensors").write_bytes(b"3")
     assert inference.model_fingerprint(str(models[0])) != before
     assert inference.model_fingerprint("HuggingFaceTB/SmolLM2-135M") == "hub:HuggingFaceTB/SmolLM2-135M"
+
+
+def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
+    """scripts/trace_audit.py: the solver's answers state every weight right; one wrong weight is counted."""
+    spec = importlib.util.spec_from_file_location("trace_audit", repo_root / "scripts" / "trace_audit.py")
+    trace_audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trace_audit)
+    rows = [instance_row(small_instance)] * 2
+    right = solver_completion(small_instance)
+    completions = [{"id": 0, "completion": right}, {"id": 1, "completion": right.replace("B (90)", "B (45)")}]
+    result = trace_audit.audit(rows, completions)
+    assert (result["weights stated"], result["wrong"]) == (4, 1)
+    assert result["no weight wrong"] == [1, 1] and result["a weight wrong"] == [1, 1]  # both answers optimal

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dayplan.rewards import format_reward
+from dayplan.rules.solver import TRACES, overlap_groups, worked_duration, written_weights
 from dayplan.task import (
     SYSTEM_PROMPT,
     USER_PROMPT_HEADER,
@@ -69,14 +70,72 @@ def test_solve_matches_brute_force(instance):
     assert set(schedule) <= set(instance.events)
 
 
+@pytest.mark.parametrize("trace", TRACES)
 @settings(max_examples=100, deadline=None)
-@given(instances(max_events=6))
-def test_solver_completion_is_judged_optimal(instance):
+@given(instance=instances(max_events=6))
+def test_solver_completion_is_judged_optimal(trace, instance):
     if solve(instance)[0] == 0 or len(solve(instance)[1]) < 2:
         return  # the judge needs 2+ events and a positive optimum
-    completion = solver_completion(instance)
+    completion = solver_completion(instance, trace)
     assert judge(completion, instance).score == pytest.approx(100.0)
     assert format_reward([completion]) == [10.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances())
+def test_dp_trace_keeps_the_optimum_of_each_group(instance):
+    """The last line of each group in the dp trace keeps exactly the solver's events of that group, with
+    the group's optimum as its value; the worked weights are the instance's."""
+    trace = solver_completion(instance, "dp").split("</think>")[0]
+    ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
+    groups = [g for g in overlap_groups(ordered) if len(g) > 1]
+    chosen = {e.name for e in solve(instance)[1]}
+    if not groups:
+        assert "No overlaps: every event fits." in trace
+        return
+    best_lines = trace.split("in each group of overlapping events:\n")[1].split("\nTotal")[0].split("\n")
+    assert len(best_lines) == sum(len(g) for g in groups)
+    for group in groups:
+        last, best_lines = best_lines[len(group) - 1], best_lines[len(group) :]
+        head, kept = last.split(", keep ")
+        assert set(kept.rstrip(".").split(", ")) == {e.name for e in group} & chosen
+        taken, *skipped = head.split(": ")[1].split(" vs ")
+        best = max(int(taken.split(" = ")[-1]), *(int(v) for v in skipped))
+        assert best == instance.value([e for e in group if e.name in chosen])
+    for event in (e for g in groups for e in g):
+        assert worked_duration(instance, event) in trace
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 1438), st.integers(1, 1439), st.booleans())
+def test_worked_duration_steps_add_up(start, length, priority):
+    """Hours, then quarters, then the rest: every step's time is the start plus its running total, and
+    the last is the end and the duration (any start, any length, not only the generator's quarters)."""
+    end = min(start + length, 1439)
+    event = Event("X", format_time(start), format_time(end))
+    instance = Instance((event,), frozenset({"X"} if priority else ()))
+    text = worked_duration(instance, event)
+    steps = [step.split(" is ") for step in text.removeprefix("X: ").split(" min")[0].split(", ")]
+    totals = [int(total) for _, total in steps]
+    assert [parse_time(time) for time, _ in steps] == [start + total for total in totals]
+    assert totals == sorted(set(totals)) and totals[-1] == end - start
+    assert len(totals) <= (end - start) // 60 + 3 + 1  # hours, at most 3 quarters, a rest
+    assert text.endswith(f"x2 = {2 * (end - start)}." if priority else "min.")
+
+
+def test_dp_trace_of_the_small_instance(small_instance):
+    trace = solver_completion(small_instance, "dp").split("</think>")[0]
+    assert trace.endswith(
+        "Weighted minutes of the overlapping events:\n"
+        "A: 10:00 is 60 min, x2 = 120.\n"
+        "B: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
+        "Best by end time, in each group of overlapping events:\n"
+        "A 120: 120, keep A.\n"
+        "B 90: 90 vs 120, keep A.\n"
+        "Total weighted duration: 180."
+    )
+    with pytest.raises(ValueError, match="trace must be one of conflicts, dp"):
+        solver_completion(small_instance, "scratchpad")
 
 
 def test_solve_edge_cases():
@@ -179,3 +238,13 @@ def test_solver_completion(small_instance):
     verdict = judge(completion, small_instance)
     assert verdict.score == 100.0 and verdict.broken_rule is None and verdict.value == 180
     assert format_reward([completion]) == [10.0]
+
+
+@pytest.mark.parametrize("trace", TRACES)
+def test_written_weights_reads_either_trace(trace, small_instance):
+    """Each trace states A's and B's weights (A is a priority); a wrong number is read as written."""
+    completion = solver_completion(small_instance, trace)
+    stated = written_weights(completion, small_instance)
+    assert {(e.name, w) for e, w in stated} == {("A", 120), ("B", 90)}
+    wrong = completion.replace("B (90)", "B (45)").replace("B 90:", "B 45:").replace("is 90 min", "is 45 min")
+    assert ("B", 45) in {(e.name, w) for e, w in written_weights(wrong, small_instance)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dayplan.config import load_params
+from dayplan.config import ParamsError, load_params
 from dayplan.data import draw_instance, instance_row, row_instance
 from dayplan.dataset import write_split
 from dayplan.modeling import build_tiny
@@ -69,6 +69,14 @@ def test_sft_example_is_prompt_and_solver_completion():
     example = sft_example(row)
     assert example["prompt"] == chat_messages(row["prompt"])
     assert example["completion"] == [{"role": "assistant", "content": solver_completion(row_instance(row))}]
+    dp = sft_example(row, "dp")["completion"][0]["content"]
+    assert dp == solver_completion(row_instance(row), "dp") and dp != example["completion"][0]["content"]
+
+
+def test_warmstart_trace_is_checked(tmp_path):
+    assert load_params(tiny_params(tmp_path, "warmstart.trace=dp")).warmstart.trace == "dp"
+    with pytest.raises(ParamsError, match="warmstart.trace"):
+        load_params(tiny_params(tmp_path, "warmstart.trace=scratchpad"))
 
 
 def test_split_rows_holds_out_the_last_rows():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 
-from dayplan.rules.problem import Event, Instance, overlaps
+from dayplan.rules.problem import Event, Instance, format_time, overlaps
 
 
 def solve(instance: Instance) -> tuple[int, list[Event]]:
@@ -50,27 +51,120 @@ def schedule_xml(events: Sequence[Event]) -> str:
     return SCHEDULE_OPEN + "".join(event_xml(e) for e in events) + SCHEDULE_CLOSE
 
 
-def solver_completion(instance: Instance) -> str:
+TRACES = ("conflicts", "dp")  # warmstart.trace: the reasoning the solver writes before its schedule
+
+
+def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     """A short, correct reasoning trace and the optimal schedule, in the exact output format.
 
-    The trace first walks the events in start order, each with the earlier events it overlaps, so that
+    Both traces first walk the events in start order, each with the earlier events it overlaps, so that
     a small model finds a conflict by comparing a start with the end times on the lines just above
     (with only the list of conflicts, SmolLM2-135M warm-started on 3,000 answers still put overlapping
-    events in 62 of 100 test schedules). Then each conflict and which side the optimum keeps.
+    events in 62 of 100 test schedules). "conflicts" then names each overlapping pair and the side the
+    optimum keeps; "dp" works the optimum out instead, one local step a line (_dp_lines).
     """
+    if trace not in TRACES:
+        raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
     value, schedule = solve(instance)
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
-    chosen = set(schedule)
     lines = ["By start time:"]
     for i, event in enumerate(ordered):
         earlier = [other.name for other in ordered[:i] if overlaps(other, event)]
         clash = f", overlaps {', '.join(earlier)}" if earlier else ""
         lines.append(f"{event.name} {event.start}-{event.end}{clash}")
-    conflicts = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if overlaps(a, b)]
-    for a, b in conflicts:
-        wa, wb = instance.weight(a) * a.duration, instance.weight(b) * b.duration
-        kept = [e.name for e in (a, b) if e in chosen]
-        verdict = f"keep {kept[0]}" if len(kept) == 1 else "drop both"
-        lines.append(f"{a.name} ({wa}) overlaps {b.name} ({wb}): {verdict}.")
+    lines += _dp_lines(instance, ordered) if trace == "dp" else _conflict_lines(instance, ordered, set(schedule))
     lines.append(f"Total weighted duration: {value}.")
     return "<think>" + "\n".join(lines) + "</think>\n" + schedule_xml(schedule)
+
+
+def _conflict_lines(instance: Instance, ordered: list[Event], chosen: set[Event]) -> list[str]:
+    lines = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if overlaps(a, b):
+                wa, wb = instance.weight(a) * a.duration, instance.weight(b) * b.duration
+                kept = [e.name for e in (a, b) if e in chosen]
+                verdict = f"keep {kept[0]}" if len(kept) == 1 else "drop both"
+                lines.append(f"{a.name} ({wa}) overlaps {b.name} ({wb}): {verdict}.")
+    return lines
+
+
+def overlap_groups(ordered: list[Event]) -> list[list[Event]]:
+    """Runs of events (in start order) joined by overlaps: an event that overlaps no earlier one starts
+    a new run, as it starts at or after every earlier end. Runs never overlap each other, so the optimum
+    is each run's optimum side by side."""
+    groups: list[list[Event]] = []
+    for i, event in enumerate(ordered):
+        if any(overlaps(other, event) for other in ordered[:i]):
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    return groups
+
+
+def worked_duration(instance: Instance, event: Event) -> str:
+    """An event's weighted duration, counted from its start in whole hours, then quarters, then the rest
+    (each step one addition a small model can copy), doubled for a priority. Written directly, 82% of the
+    weights in a warm-started SmolLM2-135M's traces were wrong (docs/results-gpu.md, attempt 13)."""
+    steps, at = [], event.start_min
+    for size in (60, 15):
+        while at + size <= event.end_min:
+            at += size
+            steps.append(f"{format_time(at)} is {at - event.start_min}")
+    if at < event.end_min:
+        steps.append(f"{event.end} is {event.duration}")
+    text = f"{event.name}: {', '.join(steps) or '0'} min"
+    weight = instance.weight(event)
+    return text + (f", x{weight} = {weight * event.duration}." if weight != 1 else ".")
+
+
+def _dp_lines(instance: Instance, ordered: list[Event]) -> list[str]:
+    """solve()'s recurrence inside each overlap group: first each event's weighted time, worked out; then
+    one event a line in end order: its weighted time plus the best before its start (the last line ending
+    by then), against the line above, and the events that best keeps, copied from that line. Each step
+    reads only numbers and names already written, so the last line of a group is the group's optimum
+    (solve()'s choice, ties included)."""
+    groups = [g for g in overlap_groups(ordered) if len(g) > 1]
+    if not groups:
+        return ["No overlaps: every event fits."]
+    lines = ["Weighted minutes of the overlapping events:"]
+    lines += [worked_duration(instance, event) for group in groups for event in group]
+    lines.append("Best by end time, in each group of overlapping events:")
+    for group in groups:
+        by_end = sorted(group, key=lambda e: (e.end_min, e.start_min, e.name))
+        best: list[tuple[int, list[str]]] = []
+        for j, event in enumerate(by_end):
+            weighted = instance.weight(event) * event.duration
+            before = [k for k in range(j) if by_end[k].end_min <= event.start_min]
+            text = f"{event.name} {weighted}: "
+            if before:
+                value, kept = best[before[-1]]
+                text += f"{weighted} + {value} after {by_end[before[-1]].name} = {weighted + value}"
+                taken = (weighted + value, [*kept, event.name])
+            else:
+                text += str(weighted)
+                taken = (weighted, [event.name])
+            best.append(best[-1] if j and best[-1][0] > taken[0] else taken)
+            if j:
+                text += f" vs {best[-2][0]}"
+            lines.append(f"{text}, keep {', '.join(best[-1][1])}.")
+    return lines
+
+
+def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:
+    """The weighted durations a completion's trace states for the instance's events, in either trace's
+    form ("Name (90) overlaps", "Name 90: ...", "Name: ... is 45 min, x2 = 90."), to check a model's
+    arithmetic against Instance.weight(e) * e.duration."""
+    trace = completion.split("</think>")[0]
+    found = []
+    for event in instance.events:
+        name = re.escape(event.name)
+        for pattern in (
+            rf"(?:^|\n){name} \((\d+)\) overlaps",
+            rf"(?:^|\n| overlaps ){name} \((\d+)\):",
+            rf"\n{name} (\d+): ",
+        ):
+            found += [(event, int(w)) for w in re.findall(pattern, trace)]
+        for minutes, doubled in re.findall(rf"\n{name}: [^\n]* is (\d+) min(?:, x\d+ = (\d+))?\.", trace):
+            found.append((event, int(doubled or minutes)))
+    return found

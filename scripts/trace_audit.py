@@ -1,0 +1,53 @@
+"""Where a model's reasoning goes wrong: the weighted durations its <think> traces state, against the truth.
+
+    python scripts/trace_audit.py data/test_novel.parquet reports/completions/test_novel/*.jsonl
+
+For each completions file (the infer stage's), prints the share of the weights the traces state that are
+wrong, and how exact optima split between answers whose stated weights are all right and the rest. A
+model that cannot work out a duration can only guess which side of a conflict to keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dayplan.data import row_instance
+from dayplan.dataset import read_rows
+from dayplan.scoring import evaluate
+from dayplan.task import completion_text, written_weights
+
+
+def audit(rows: list[dict], completions: list[dict]) -> dict:
+    """completions: the infer stage's lines ({"id": row index, "completion": text})."""
+    scores, _ = evaluate(rows, completions)
+    texts = {item["id"]: completion_text(item["completion"]) for item in completions}
+    stated = wrong = 0
+    optimal = {"no weight wrong": [0, 0], "a weight wrong": [0, 0]}  # [exactly optimal, answers]
+    for score in scores:
+        instance = row_instance(rows[score["id"]])
+        checks = [w == instance.weight(e) * e.duration for e, w in written_weights(texts[score["id"]], instance)]
+        stated, wrong = stated + len(checks), wrong + checks.count(False)
+        kind = optimal["no weight wrong" if all(checks) else "a weight wrong"]
+        kind[0] += score["score"] >= 100.0 - 1e-9
+        kind[1] += 1
+    return {"weights stated": stated, "wrong": wrong, **optimal}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="the test split's parquet file")
+    parser.add_argument("completions", type=Path, nargs="+", help="the infer stage's <model>.jsonl files")
+    args = parser.parse_args()
+    rows = read_rows(str(args.data))
+    for path in args.completions:
+        result = audit(rows, [json.loads(line) for line in path.read_text().splitlines()])
+        share = result["wrong"] / max(1, result["weights stated"])
+        kinds = "; ".join(f"{kind}: {hits}/{n} optimal" for kind in ("no weight wrong", "a weight wrong")
+                          for hits, n in [result[kind]])  # fmt: skip
+        print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,12 +10,13 @@ model that cannot work out a duration can only guess which side of a conflict to
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from dayplan.data import row_instance
 from dayplan.dataset import read_rows
-from dayplan.scoring import evaluate
+from dayplan.io import read_jsonl
+from dayplan.score_files import InputError, read_input
+from dayplan.scoring import CompletionsError, evaluate
 from dayplan.task import completion_text, written_weights
 
 
@@ -40,13 +41,16 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the test split's parquet file")
     parser.add_argument("completions", type=Path, nargs="+", help="the infer stage's <model>.jsonl files")
     args = parser.parse_args()
-    rows = read_rows(str(args.data))
-    for path in args.completions:
-        result = audit(rows, [json.loads(line) for line in path.read_text().splitlines()])
-        share = result["wrong"] / max(1, result["weights stated"])
-        kinds = "; ".join(f"{kind}: {hits}/{n} optimal" for kind in ("no weight wrong", "a weight wrong")
-                          for hits, n in [result[kind]])  # fmt: skip
-        print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}")
+    try:
+        rows = read_input(read_rows, str(args.data))
+        for path in args.completions:
+            result = audit(rows, read_input(read_jsonl, str(path)))
+            share = result["wrong"] / max(1, result["weights stated"])
+            kinds = "; ".join(f"{kind}: {hits}/{n} optimal" for kind in ("no weight wrong", "a weight wrong")
+                              for hits, n in [result[kind]])  # fmt: skip
+            print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}")
+    except (InputError, CompletionsError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

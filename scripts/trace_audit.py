@@ -1,6 +1,6 @@
 """Where a model's reasoning goes wrong: the weighted durations its <think> traces state, against the truth.
 
-    python scripts/trace_audit.py data/test_novel.parquet reports/completions/test_novel/*.jsonl
+    python scripts/trace_audit.py data/test_novel.parquet reports/completions/test_novel/*.jsonl [--rows N]
 
 For each completions file (the infer stage's), prints the share of the weights the traces state that are
 wrong, and how exact optima split between answers whose stated weights are all right and the rest. A
@@ -40,9 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="the test split's parquet file")
     parser.add_argument("completions", type=Path, nargs="+", help="the infer stage's <model>.jsonl files")
+    parser.add_argument("--rows", type=int, help="the first ROWS rows of DATA: those a run with evaluate.rows answered")
     args = parser.parse_args()
     try:
-        rows = read_input(read_rows, str(args.data))
+        rows = read_input(read_rows, str(args.data))[: args.rows]
         for path in args.completions:
             result = audit(rows, read_input(read_jsonl, str(path)))
             share = result["wrong"] / max(1, result["weights stated"])

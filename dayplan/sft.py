@@ -54,7 +54,7 @@ def fitting_examples(
     tokenizer: PreTrainedTokenizerBase,
     max_prompt_length: int,
     max_length: int,
-    trace: str = "conflicts",
+    trace: str,
 ) -> tuple[list[dict], list[int]]:
     """Examples whose prompt fits GRPO's prompt budget and whose whole sequence fits max_length, and
     their completion lengths in tokens.

@@ -44,6 +44,7 @@ __all__ = [
     "NORMAL_WEIGHT",
     "PRIORITY_WEIGHT",
     "SYSTEM_PROMPT",
+    "TRACES",
     "USER_PROMPT_HEADER",
     "Event",
     "Instance",
@@ -69,8 +70,7 @@ __all__ = [
     "schedule_xml",
     "solve",
     "solver_completion",
-    "written_weights",
-    "TRACES",
     "strictly_increasing_starts",
     "user_prompt",
+    "written_weights",
 ]

@@ -17,6 +17,7 @@ from dayplan.dataset import read_rows
 from dayplan.io import read_jsonl
 from dayplan.score_files import InputError, read_input
 from dayplan.scoring import CompletionsError, evaluate
+from dayplan.stats import OPTIMAL
 from dayplan.task import completion_text, written_weights
 
 
@@ -31,7 +32,7 @@ def audit(rows: list[dict], completions: list[dict]) -> dict:
         checks = [w == instance.weight(e) * e.duration for e, w in written_weights(texts[score["id"]], instance)]
         stated, wrong = stated + len(checks), wrong + checks.count(False)
         kind = optimal["no weight wrong" if all(checks) else "a weight wrong"]
-        kind[0] += score["score"] >= 100.0 - 1e-9
+        kind[0] += score["score"] >= OPTIMAL
         kind[1] += 1
     return {"weights stated": stated, "wrong": wrong, **optimal}
 

@@ -94,10 +94,10 @@ def test_fitting_examples_drops_rows_over_the_length_budget():
 
     rows = pool_rows(3)
     tokenizer = load_tokenizer(TOKENIZER)
-    examples, lengths = fitting_examples(rows, tokenizer, max_prompt_length=4096, max_length=4096)
+    examples, lengths = fitting_examples(rows, tokenizer, max_prompt_length=4096, max_length=4096, trace="conflicts")
     assert len(examples) == 3 and all(20 < n < 500 for n in lengths)
-    assert fitting_examples(rows, tokenizer, max_prompt_length=50, max_length=4096) == ([], [])
-    assert fitting_examples(rows, tokenizer, max_prompt_length=4096, max_length=200) == ([], [])
+    assert fitting_examples(rows, tokenizer, max_prompt_length=50, max_length=4096, trace="conflicts") == ([], [])
+    assert fitting_examples(rows, tokenizer, max_prompt_length=4096, max_length=200, trace="conflicts") == ([], [])
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_loss_covers_the_completion_only(tiny_model, tmp_path):
 
     params = load_params(ROOT / "params.yaml")
     tokenizer = load_tokenizer(tiny_model)
-    examples, _ = fitting_examples(pool_rows(2), tokenizer, 4096, 4096)
+    examples, _ = fitting_examples(pool_rows(2), tokenizer, 4096, 4096, "conflicts")
     trainer = build_trainer(load_model(tiny_model), tokenizer, examples, params.warmstart, tmp_path)
     for example, tokenized in zip(examples, trainer.train_dataset):
         prompt = tokenizer.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)

@@ -161,7 +161,7 @@ def written_weights(completion: str, instance: Instance) -> list[tuple[Event, in
         name = re.escape(event.name)
         for pattern in (
             rf"(?:^|\n){name} \((\d+)\) overlaps",
-            rf"(?:^|\n| overlaps ){name} \((\d+)\):",
+            rf" overlaps {name} \((\d+)\):",
             rf"\n{name} (\d+): ",
         ):
             found += [(event, int(w)) for w in re.findall(pattern, trace)]

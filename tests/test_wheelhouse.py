@@ -316,3 +316,17 @@ def test_module_runs_as_a_command():
 def test_specifiers_of_installed_versions():
     assert wheelhouse._satisfies("2.11.0+cu130", SpecifierSet("==2.11.0"))
     assert not wheelhouse._satisfies(None, SpecifierSet(">=1")) and wheelhouse._satisfies(None, SpecifierSet())
+
+
+def test_downloaded_wheels_reads_each_form_pip_reports():
+    from dayplan.wheelhouse.fetch import downloaded_wheels
+
+    local = "Processing /opt/pypi/a-1.0-py3-none-any.whl\nSaved ./wh/a-1.0-py3-none-any.whl\n"
+    again = "File was already downloaded /tmp/wh/b-2.0-py3-none-any.whl\n"
+    http = (
+        "Collecting numpy<2.4\n  Downloading numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+        " (16.6 MB)\n     ━━━━━━━━━━ 16.6/16.6 MB\nSuccessfully downloaded numpy\n"
+    )
+    assert downloaded_wheels(local) == ["a-1.0-py3-none-any.whl"]
+    assert downloaded_wheels(again) == ["b-2.0-py3-none-any.whl"]
+    assert downloaded_wheels(http) == ["numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"]

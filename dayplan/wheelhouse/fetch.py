@@ -30,6 +30,14 @@ def read_metadata(wheel: Path) -> Metadata:
     return Metadata(headers["Name"], headers["Version"], headers.get_all("Requires-Dist") or [])
 
 
+def downloaded_wheels(pip_output: str) -> list[str]:
+    """The wheel file names `pip download` reports: "Saved DEST/x.whl" when it copied the file from a local
+    index, "File was already downloaded DEST/x.whl", or only "Downloading x.whl (16.6 MB)" when it fetched
+    the file over HTTP straight into DEST."""
+    found = re.findall(r"(?:Saved|already downloaded|Downloading) (\S+\.whl)\b", pip_output)
+    return list(dict.fromkeys(Path(f).name for f in found))
+
+
 class PipFetcher:
     """One wheel at a time, no dependencies: `pip download` for the target into `dest`."""
 
@@ -48,9 +56,7 @@ class PipFetcher:
         result = subprocess.run([*self.command, requirement], capture_output=True, text=True)
         if result.returncode:
             raise WheelhouseError(self.explain(name, requirement, result.stdout + result.stderr))
-        # "Saved DEST/x.whl" or "File was already downloaded DEST/x.whl"
-        files = re.findall(r"(?:Saved|already downloaded) (\S+\.whl)", result.stdout)
-        paths = [self.dest / Path(f).name for f in files]
+        paths = [self.dest / f for f in downloaded_wheels(result.stdout)]
         paths = [p for p in paths if p.exists() and canonicalize_name(p.name.split("-")[0]) == name]
         if not paths:
             raise WheelhouseError(f"pip download {requirement}: no wheel of {name} came (pip said: {result.stdout!r})")

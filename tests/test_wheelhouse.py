@@ -330,3 +330,17 @@ def test_downloaded_wheels_reads_each_form_pip_reports():
     assert downloaded_wheels(local) == ["a-1.0-py3-none-any.whl"]
     assert downloaded_wheels(again) == ["b-2.0-py3-none-any.whl"]
     assert downloaded_wheels(http) == ["numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"]
+
+
+def test_a_dependency_pinned_to_a_version_without_wheels_names_what_to_pin(tmp_path):
+    index = FakeIndex(
+        tmp_path / "index",
+        {
+            "mlflow": {"3.17.2": ["mlflow-skinny==3.17.2"], "3.18.0": ["mlflow-skinny==3.18.0"]},
+            "mlflow-skinny": {"3.17.2": []},
+        },
+    )
+    with pytest.raises(WheelhouseError, match=r"mlflow 3.18.0 asks for it: pin another version of mlflow with") as e:
+        resolve(index, ["mlflow<3.19"])
+    assert "\n" not in str(e.value)
+    assert resolve(index, ["mlflow<3.19"], constraints=[Requirement("mlflow==3.17.2")])["mlflow-skinny"] == "3.17.2"

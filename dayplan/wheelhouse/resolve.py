@@ -135,6 +135,13 @@ class Resolver:
                     raise WheelhouseError(
                         f"conflicting requirements for {name} ({said}): choose one with a --constraint line"
                     ) from None
+                askers = [by for by in asks if by != "requested"]
+                if askers and str(error).startswith("no version"):
+                    # a release whose pinned dependency has no wheel (mlflow 3.18.0 and mlflow-skinny 3.18.0)
+                    raise WheelhouseError(
+                        f"{error}; {' and '.join(askers)} asks for it: pin another version of "
+                        f"{' and '.join(by.split(' ')[0] for by in askers)} with a --constraint line"
+                    ) from None
                 raise
         return self.fetched[key]
 

@@ -323,13 +323,13 @@ def test_downloaded_wheels_reads_each_form_pip_reports():
 
     local = "Processing /opt/pypi/a-1.0-py3-none-any.whl\nSaved ./wh/a-1.0-py3-none-any.whl\n"
     again = "File was already downloaded /tmp/wh/b-2.0-py3-none-any.whl\n"
-    http = (
+    raced = (
         "Collecting numpy<2.4\n  Downloading numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
         " (16.6 MB)\n     ━━━━━━━━━━ 16.6/16.6 MB\nSuccessfully downloaded numpy\n"
     )
     assert downloaded_wheels(local) == ["a-1.0-py3-none-any.whl"]
     assert downloaded_wheels(again) == ["b-2.0-py3-none-any.whl"]
-    assert downloaded_wheels(http) == ["numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"]
+    assert downloaded_wheels(raced) == ["numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"]
 
 
 def test_a_dependency_pinned_to_a_version_without_wheels_names_what_to_pin(tmp_path):

@@ -31,9 +31,9 @@ def read_metadata(wheel: Path) -> Metadata:
 
 
 def downloaded_wheels(pip_output: str) -> list[str]:
-    """The wheel file names `pip download` reports: "Saved DEST/x.whl" when it copied the file from a local
-    index, "File was already downloaded DEST/x.whl", or only "Downloading x.whl (16.6 MB)" when it fetched
-    the file over HTTP straight into DEST."""
+    """The wheel file names `pip download` reports: "Saved DEST/x.whl", "File was already downloaded
+    DEST/x.whl", or only "Downloading x.whl (16.6 MB)": pip logs no "Saved" when the file appeared in DEST
+    while it downloaded, as when two of the walk's concurrent downloads (--jobs) fetch the same wheel."""
     found = re.findall(r"(?:Saved|already downloaded|Downloading) (\S+\.whl)\b", pip_output)
     return list(dict.fromkeys(Path(f).name for f in found))
 

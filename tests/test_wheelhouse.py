@@ -321,7 +321,7 @@ def test_specifiers_of_installed_versions():
 def test_downloaded_wheels_reads_each_form_pip_reports():
     from dayplan.wheelhouse.fetch import downloaded_wheels
 
-    local = "Processing /opt/pypi/a-1.0-py3-none-any.whl\nSaved ./wh/a-1.0-py3-none-any.whl\n"
+    local = "Processing /srv/index/a-1.0-py3-none-any.whl\nSaved ./wh/a-1.0-py3-none-any.whl\n"
     again = "File was already downloaded /tmp/wh/b-2.0-py3-none-any.whl\n"
     raced = (
         "Collecting numpy<2.4\n  Downloading numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"

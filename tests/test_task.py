@@ -81,12 +81,13 @@ def test_solver_completion_is_judged_optimal(trace, instance):
     assert format_reward([completion]) == [10.0]
 
 
+@pytest.mark.parametrize("trace_name", ["dp", "dpm"])
 @settings(max_examples=200, deadline=None)
-@given(instances())
-def test_dp_trace_keeps_the_optimum_of_each_group(instance):
-    """The last line of each group in the dp trace keeps exactly the solver's events of that group, with
+@given(instance=instances())
+def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
+    """The last line of each group in the dp traces keeps exactly the solver's events of that group, with
     the group's optimum as its value; the worked weights are the instance's."""
-    trace = solver_completion(instance, "dp").split("</think>")[0]
+    trace = solver_completion(instance, trace_name).split("</think>")[0]
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
     groups = [g for g in overlap_groups(ordered) if len(g) > 1]
     chosen = {e.name for e in solve(instance)[1]}
@@ -103,7 +104,7 @@ def test_dp_trace_keeps_the_optimum_of_each_group(instance):
         best = max(int(taken.split(" = ")[-1]), *(int(v) for v in skipped))
         assert best == instance.value([e for e in group if e.name in chosen])
     for event in (e for g in groups for e in g):
-        assert worked_duration(instance, event) in trace
+        assert worked_duration(instance, event, times=trace_name == "dpm") in trace
 
 
 @settings(max_examples=300, deadline=None)
@@ -134,8 +135,18 @@ def test_dp_trace_of_the_small_instance(small_instance):
         "B 90: 90 vs 120, keep A.\n"
         "Total weighted duration: 180."
     )
-    with pytest.raises(ValueError, match="trace must be one of conflicts, dp"):
+    with pytest.raises(ValueError, match="trace must be one of conflicts, dp, dpm"):
         solver_completion(small_instance, "scratchpad")
+
+
+def test_dpm_trace_marks_priorities_and_counts_from_the_times(small_instance):
+    trace = solver_completion(small_instance, "dpm").split("</think>")[0]
+    assert "A 09:00-10:00, priority\nB 09:30-11:00, overlaps A\n" in trace
+    assert (
+        "A 09:00-10:00: 10:00 is 60 min, x2 = 120.\nB 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
+        in trace
+    )
+    assert trace.endswith("B 90: 90 vs 120, keep A.\nTotal weighted duration: 180.")
 
 
 def test_solve_edge_cases():

@@ -51,7 +51,7 @@ def schedule_xml(events: Sequence[Event]) -> str:
     return SCHEDULE_OPEN + "".join(event_xml(e) for e in events) + SCHEDULE_CLOSE
 
 
-TRACES = ("conflicts", "dp")  # warmstart.trace: the reasoning the solver writes before its schedule
+TRACES = ("conflicts", "dp", "dpm")  # warmstart.trace: the reasoning the solver writes before its schedule
 
 
 def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
@@ -61,7 +61,9 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     a small model finds a conflict by comparing a start with the end times on the lines just above
     (with only the list of conflicts, SmolLM2-135M warm-started on 3,000 answers still put overlapping
     events in 62 of 100 test schedules). "conflicts" then names each overlapping pair and the side the
-    optimum keeps; "dp" works the optimum out instead, one local step a line (_dp_lines).
+    optimum keeps; "dp" works the optimum out instead, one local step a line (_dp_lines). "dpm" is "dp"
+    with each priority marked in the start-order list and each counting line starting from the event's
+    times, so that the doubling and the count read what sits on their own line.
     """
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
@@ -71,8 +73,12 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     for i, event in enumerate(ordered):
         earlier = [other.name for other in ordered[:i] if overlaps(other, event)]
         clash = f", overlaps {', '.join(earlier)}" if earlier else ""
-        lines.append(f"{event.name} {event.start}-{event.end}{clash}")
-    lines += _dp_lines(instance, ordered) if trace == "dp" else _conflict_lines(instance, ordered, set(schedule))
+        mark = ", priority" if trace == "dpm" and event.name in instance.priorities else ""
+        lines.append(f"{event.name} {event.start}-{event.end}{mark}{clash}")
+    if trace == "conflicts":
+        lines += _conflict_lines(instance, ordered, set(schedule))
+    else:
+        lines += _dp_lines(instance, ordered, times=trace == "dpm")
     lines.append(f"Total weighted duration: {value}.")
     return "<think>" + "\n".join(lines) + "</think>\n" + schedule_xml(schedule)
 
@@ -102,7 +108,7 @@ def overlap_groups(ordered: list[Event]) -> list[list[Event]]:
     return groups
 
 
-def worked_duration(instance: Instance, event: Event) -> str:
+def worked_duration(instance: Instance, event: Event, times: bool = False) -> str:
     """An event's weighted duration, counted from its start in whole hours, then quarters, then the rest
     (each step one addition a small model can copy), doubled for a priority. Written directly, 82% of the
     weights in a warm-started SmolLM2-135M's traces were wrong (docs/results-gpu.md, attempt 13)."""
@@ -113,12 +119,13 @@ def worked_duration(instance: Instance, event: Event) -> str:
             steps.append(f"{format_time(at)} is {at - event.start_min}")
     if at < event.end_min:
         steps.append(f"{event.end} is {event.duration}")
-    text = f"{event.name}: {', '.join(steps) or '0'} min"
+    span = f" {event.start}-{event.end}" if times else ""
+    text = f"{event.name}{span}: {', '.join(steps) or '0'} min"
     weight = instance.weight(event)
     return text + (f", x{weight} = {weight * event.duration}." if weight != 1 else ".")
 
 
-def _dp_lines(instance: Instance, ordered: list[Event]) -> list[str]:
+def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> list[str]:
     """solve()'s recurrence inside each overlap group: first each event's weighted time, worked out; then
     one event a line in end order: its weighted time plus the best before its start (the last line ending
     by then), against the line above, and the events that best keeps, copied from that line. Each step
@@ -128,7 +135,7 @@ def _dp_lines(instance: Instance, ordered: list[Event]) -> list[str]:
     if not groups:
         return ["No overlaps: every event fits."]
     lines = ["Weighted minutes of the overlapping events:"]
-    lines += [worked_duration(instance, event) for group in groups for event in group]
+    lines += [worked_duration(instance, event, times) for group in groups for event in group]
     lines.append("Best by end time, in each group of overlapping events:")
     for group in groups:
         by_end = sorted(group, key=lambda e: (e.end_min, e.start_min, e.name))
@@ -153,7 +160,7 @@ def _dp_lines(instance: Instance, ordered: list[Event]) -> list[str]:
 
 def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:
     """The weighted durations a completion's trace states for the instance's events, in either trace's
-    form ("Name (90) overlaps", "Name 90: ...", "Name: ... is 45 min, x2 = 90."), to check a model's
+    form ("Name (90) overlaps", "Name 90: ...", "Name[ 10:00-10:45]: ... is 45 min, x2 = 90."), to check a model's
     arithmetic against Instance.weight(e) * e.duration."""
     trace = completion.split("</think>")[0]
     found = []
@@ -165,6 +172,8 @@ def written_weights(completion: str, instance: Instance) -> list[tuple[Event, in
             rf"\n{name} (\d+): ",
         ):
             found += [(event, int(w)) for w in re.findall(pattern, trace)]
-        for minutes, doubled in re.findall(rf"\n{name}: [^\n]* is (\d+) min(?:, x\d+ = (\d+))?\.", trace):
+        for minutes, doubled in re.findall(
+            rf"\n{name}(?: \d\d:\d\d-\d\d:\d\d)?: [^\n]* is (\d+) min(?:, x\d+ = (\d+))?\.", trace
+        ):
             found.append((event, int(doubled or minutes)))
     return found

@@ -159,7 +159,7 @@ def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> 
 
 
 def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:
-    """The weighted durations a completion's trace states for the instance's events, in either trace's
+    """The weighted durations a completion's trace states for the instance's events, in any trace's
     form ("Name (90) overlaps", "Name 90: ...", "Name[ 10:00-10:45]: ... is 45 min, x2 = 90."), to check a model's
     arithmetic against Instance.weight(e) * e.duration."""
     trace = completion.split("</think>")[0]

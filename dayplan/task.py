@@ -35,7 +35,15 @@ from dayplan.rules.problem import (
     parse_time,
 )
 from dayplan.rules.prompt import SYSTEM_PROMPT, USER_PROMPT_HEADER, chat_messages, user_prompt
-from dayplan.rules.solver import TRACES, optimal_score, schedule_xml, solve, solver_completion, written_weights
+from dayplan.rules.solver import (
+    TRACES,
+    optimal_score,
+    schedule_xml,
+    solve,
+    solver_completion,
+    traced_choice,
+    written_weights,
+)
 
 __all__ = [
     "BROKEN_RULES",
@@ -71,6 +79,7 @@ __all__ = [
     "solve",
     "solver_completion",
     "strictly_increasing_starts",
+    "traced_choice",
     "user_prompt",
     "written_weights",
 ]

@@ -250,7 +250,8 @@ def test_rewritten_model_files_change_the_fingerprint(models):
 
 
 def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
-    """scripts/trace_audit.py: the solver's answers state every weight right; one wrong weight is counted."""
+    """scripts/trace_audit.py: the solver's answers state every weight right; one wrong weight is counted;
+    a dp trace that concludes the optimum is counted, and whether its answer lists it."""
     spec = importlib.util.spec_from_file_location("trace_audit", repo_root / "scripts" / "trace_audit.py")
     trace_audit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(trace_audit)
@@ -260,3 +261,8 @@ def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
     result = trace_audit.audit(rows, completions)
     assert (result["weights stated"], result["wrong"]) == (4, 1)
     assert result["no weight wrong"] == [1, 1] and result["a weight wrong"] == [1, 1]  # both answers optimal
+    assert result["trace concludes the optimum"] == [0, 0]  # the conflicts form concludes nothing to read
+    dp = solver_completion(small_instance, "dp")
+    copied_wrong = dp.replace("<name>C</name>\n<start>11:00</start>\n<end>12:00</end>\n</event>\n", "")
+    result = trace_audit.audit(rows, [{"id": 0, "completion": dp}, {"id": 1, "completion": copied_wrong}])
+    assert result["trace concludes the optimum"] == [1, 2]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dayplan.rewards import format_reward
-from dayplan.rules.solver import TRACES, overlap_groups, worked_duration, written_weights
+from dayplan.rules.solver import TRACES, overlap_groups, traced_choice, worked_duration, written_weights
 from dayplan.task import (
     SYSTEM_PROMPT,
     USER_PROMPT_HEADER,
@@ -86,11 +86,16 @@ def test_solver_completion_is_judged_optimal(trace, instance):
 @given(instance=instances())
 def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
     """The last line of each group in the dp traces keeps exactly the solver's events of that group, with
-    the group's optimum as its value; the worked weights are the instance's."""
-    trace = solver_completion(instance, trace_name).split("</think>")[0]
+    the group's optimum as its value; the worked weights are the instance's; the trace's last line lists
+    the schedule, which is what traced_choice reads from the groups' lines."""
+    completion = solver_completion(instance, trace_name)
+    trace = completion.split("</think>")[0]
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
     groups = [g for g in overlap_groups(ordered) if len(g) > 1]
-    chosen = {e.name for e in solve(instance)[1]}
+    schedule = solve(instance)[1]
+    chosen = {e.name for e in schedule}
+    assert trace.endswith(f"\nSchedule: {', '.join(e.name for e in schedule)}.")
+    assert traced_choice(completion, instance) == chosen
     if not groups:
         assert "No overlaps: every event fits." in trace
         return
@@ -133,7 +138,8 @@ def test_dp_trace_of_the_small_instance(small_instance):
         "Best by end time, in each group of overlapping events:\n"
         "A 120: 120, keep A.\n"
         "B 90: 90 vs 120, keep A.\n"
-        "Total weighted duration: 180."
+        "Total weighted duration: 180.\n"
+        "Schedule: A, C."
     )
     with pytest.raises(ValueError, match="trace must be one of conflicts, dp, dpm"):
         solver_completion(small_instance, "scratchpad")
@@ -146,7 +152,19 @@ def test_dpm_trace_marks_priorities_and_counts_from_the_times(small_instance):
         "A 09:00-10:00: 10:00 is 60 min, x2 = 120.\nB 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
         in trace
     )
-    assert trace.endswith("B 90: 90 vs 120, keep A.\nTotal weighted duration: 180.")
+    assert trace.endswith("B 90: 90 vs 120, keep A.\nTotal weighted duration: 180.\nSchedule: A, C.")
+
+
+def test_traced_choice_tells_a_right_conclusion_from_its_answer(small_instance):
+    """The conclusion is the trace's, whatever the schedule lists: here B copied out in place of A."""
+    right = solver_completion(small_instance, "dp")
+    answer_b = right.replace("<name>A</name>\n<start>09:00</start>\n<end>10:00</end>",
+                             "<name>B</name>\n<start>09:30</start>\n<end>11:00</end>")  # fmt: skip
+    assert traced_choice(answer_b, small_instance) == {"A", "C"}
+    assert judge(answer_b, small_instance).score < 100.0
+    wrong_trace = right.replace("90 vs 120, keep A.", "90 vs 120, keep B.")
+    assert traced_choice(wrong_trace, small_instance) == {"B", "C"}
+    assert traced_choice(solver_completion(small_instance, "conflicts"), small_instance) is None
 
 
 def test_solve_edge_cases():

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from dayplan import wheelhouse
-from dayplan.wheelhouse import Resolver, Target, WheelhouseError
+from dayplan.wheelhouse import NoMatchingVersion, Resolver, Target, WheelhouseError
 
 LINUX_312 = wheelhouse.marker_environment("3.12", "manylinux_2_28_x86_64")
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -58,7 +58,7 @@ class FakeIndex:
         specifier = Requirement(requirement).specifier
         matching = [v for v in self.wheels[name] if specifier.contains(v, prereleases=True)]
         if not matching:
-            raise WheelhouseError(f"no version of {name} matches {requirement!r}")
+            raise NoMatchingVersion(f"no version of {name} matches {requirement!r}")
         return self.wheels[name][max(matching, key=Version)]
 
 
@@ -304,6 +304,10 @@ def test_pip_engine_builds_and_installs_offline(tmp_path, offline_pip, capsys):
     assert capsys.readouterr().err == "error: unknown package 'nosuch': the index has no such project\n"
     assert wheelhouse.main(["build", "winonly", *common, "--out", str(tmp_path / "y")]) == 1
     assert "no wheel of winonly for CPython" in capsys.readouterr().err
+    target = Target(HERE, ["manylinux_2_28_x86_64"])
+    fetch = wheelhouse.PipFetcher(tmp_path / "z", target, ["--no-index", "--find-links", str(index)])
+    with pytest.raises(NoMatchingVersion, match=r"no version of beta matches 'beta>=3' .*\(wheels: 1.0, 2.0\)"):
+        fetch("beta", "beta>=3")  # the type the resolver turns into "pin another version" advice
 
 
 def test_module_runs_as_a_command():

@@ -35,7 +35,16 @@ folder (for a host without a virtual environment), `--dry-run` checks everything
 from dayplan.wheelhouse.building import build
 from dayplan.wheelhouse.cli import main
 from dayplan.wheelhouse.fetch import Metadata, PipFetcher, read_metadata
-from dayplan.wheelhouse.files import FORMAT, MANIFEST, MIN_PART_SIZE, WheelhouseError, human, parse_size, sha256_file
+from dayplan.wheelhouse.files import (
+    FORMAT,
+    MANIFEST,
+    MIN_PART_SIZE,
+    NoMatchingVersion,
+    WheelhouseError,
+    human,
+    parse_size,
+    sha256_file,
+)
 from dayplan.wheelhouse.installing import find_parts, install, verify
 from dayplan.wheelhouse.parts import Piece, plan_parts, write_parts
 from dayplan.wheelhouse.resolve import Pick, Resolver, _satisfies
@@ -53,6 +62,7 @@ __all__ = [
     "MANIFEST",
     "MIN_PART_SIZE",
     "Metadata",
+    "NoMatchingVersion",
     "Pick",
     "Piece",
     "PipFetcher",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
-from dayplan.wheelhouse.files import WheelhouseError
+from dayplan.wheelhouse.files import NoMatchingVersion, WheelhouseError
 from dayplan.wheelhouse.target import Target, expand_platform
 
 
@@ -55,14 +55,14 @@ class PipFetcher:
         self.dest.mkdir(parents=True, exist_ok=True)
         result = subprocess.run([*self.command, requirement], capture_output=True, text=True)
         if result.returncode:
-            raise WheelhouseError(self.explain(name, requirement, result.stdout + result.stderr))
+            raise self.explain(name, requirement, result.stdout + result.stderr)
         paths = [self.dest / f for f in downloaded_wheels(result.stdout)]
         paths = [p for p in paths if p.exists() and canonicalize_name(p.name.split("-")[0]) == name]
         if not paths:
             raise WheelhouseError(f"pip download {requirement}: no wheel of {name} came (pip said: {result.stdout!r})")
         return paths[0]
 
-    def explain(self, name: str, requirement: str, output: str) -> str:
+    def explain(self, name: str, requirement: str, output: str) -> WheelhouseError:
         """Why pip found nothing, from its verbose output: unknown package, no wheel for the target, no version."""
         from packaging.requirements import Requirement
 
@@ -90,7 +90,7 @@ class PipFetcher:
                 return (family not in platform_tag) + (not platform_tag.endswith(arch)), abi not in abis, tag
 
             shown = sorted(other_tags, key=likeness)[:4]
-            return (
+            return WheelhouseError(
                 f"no wheel of {requirement} for {self.target.description}: its wheels are for "
                 f"{', '.join(shown)}{', ...' if len(other_tags) > 4 else ''} (another --platform or --python?)"
             )
@@ -99,10 +99,15 @@ class PipFetcher:
         if listed != "none":
             shown = listed.split(", ")
             shown = ", ".join(shown) if len(shown) <= 8 else "..., " + ", ".join(shown[-8:])
-            return f"no version of {name} matches {requirement!r} for {self.target.description} (wheels: {shown})"
+            description = self.target.description
+            return NoMatchingVersion(
+                f"no version of {name} matches {requirement!r} for {description} (wheels: {shown})"
+            )
         if "No sources permitted" in detail:
-            return f"{name} publishes no wheel (source only): build one (pip wheel {requirement}), add --find-links"
+            return WheelhouseError(
+                f"{name} publishes no wheel (source only): build one (pip wheel {requirement}), add --find-links"
+            )
         if "Could not find a version" in output:
-            return f"unknown package {name!r}: the index has no such project"
+            return WheelhouseError(f"unknown package {name!r}: the index has no such project")
         error = [line for line in output.splitlines() if line.startswith("ERROR")]
-        return f"pip download {requirement} failed: {error[-1] if error else output.strip()[-300:]}"
+        return WheelhouseError(f"pip download {requirement} failed: {error[-1] if error else output.strip()[-300:]}")

@@ -16,6 +16,10 @@ class WheelhouseError(RuntimeError):
     """A user-facing failure: the message is one line."""
 
 
+class NoMatchingVersion(WheelhouseError):
+    """The index knows the project but has no wheel of a version the requirement allows (for the target)."""
+
+
 def parse_size(text: str) -> int:
     """'56MiB' -> 58720256, '50MB' -> 50000000, '2GiB', '1000000' (bytes)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dayplan.wheelhouse.fetch import Metadata, read_metadata
-from dayplan.wheelhouse.files import WheelhouseError, human
+from dayplan.wheelhouse.files import NoMatchingVersion, WheelhouseError, human
 
 if TYPE_CHECKING:  # packaging is imported where used: install runs on the standard library alone
     from collections.abc import Callable, Iterable
@@ -128,18 +128,19 @@ class Resolver:
                     self.fetched[key] = self.fetch(name, f"{requirement.name}{specifier}")
                 else:
                     self.fetched[key] = pending.result()
-            except WheelhouseError as error:
+            except NoMatchingVersion as error:
                 asks = self.asks.get(name, {})
-                if len({s for s in asks.values() if s}) > 1 and str(error).startswith("no version"):
+                if len({s for s in asks.values() if s}) > 1:
                     said = "; ".join(f"{by} asks {spec or 'any'}" for by, spec in asks.items())
                     raise WheelhouseError(
                         f"conflicting requirements for {name} ({said}): choose one with a --constraint line"
                     ) from None
                 askers = [by for by in asks if by != "requested"]
-                if askers and str(error).startswith("no version"):
+                if askers:
                     # a release whose pinned dependency has no wheel (mlflow 3.18.0 and mlflow-skinny 3.18.0)
+                    verb = "asks" if len(askers) == 1 else "ask"
                     raise WheelhouseError(
-                        f"{error}; {' and '.join(askers)} asks for it: pin another version of "
+                        f"{error}; {' and '.join(askers)} {verb} for it: pin another version of "
                         f"{' and '.join(by.split(' ')[0] for by in askers)} with a --constraint line"
                     ) from None
                 raise

@@ -64,8 +64,9 @@ def main() -> None:
             kinds = "; ".join(f"{kind}: {hits}/{n} optimal" for kind in ("no weight wrong", "a weight wrong")
                               for hits, n in [result[kind]])  # fmt: skip
             hits, n = result["trace concludes the optimum"]
+            answers = result["no weight wrong"][1] + result["a weight wrong"][1]
             print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}; "
-                  f"trace concludes an optimum: {n}/{len(rows)}, {hits} of them answered optimally")  # fmt: skip
+                  f"trace concludes an optimum: {n}/{answers}, {hits} of them answered optimally")  # fmt: skip
     except (InputError, CompletionsError) as error:
         raise SystemExit(f"error: {error}") from None
 

@@ -167,11 +167,16 @@ def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> 
     return lines
 
 
+def reasoning(completion: str) -> str:
+    """What a completion writes before </think> (all of it when there is no </think>)."""
+    return completion.split("</think>")[0]
+
+
 def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:
     """The weighted durations a completion's trace states for the instance's events, in any trace's
     form ("Name (90) overlaps", "Name 90: ...", "Name[ 10:00-10:45]: ... is 45 min, x2 = 90."), to check a model's
     arithmetic against Instance.weight(e) * e.duration."""
-    trace = completion.split("</think>")[0]
+    trace = reasoning(completion)
     found = []
     for event in instance.events:
         name = re.escape(event.name)
@@ -194,7 +199,7 @@ def traced_choice(completion: str, instance: Instance) -> set[str] | None:
 
     Set against the answer's schedule, it tells a wrong conclusion from a right one copied out wrong.
     """
-    trace = completion.split("</think>")[0]
+    trace = reasoning(completion)
     if NO_OVERLAPS in trace:
         return {e.name for e in instance.events}
     if BEST_HEADER not in trace:

@@ -86,8 +86,9 @@ def test_solver_completion_is_judged_optimal(trace, instance):
 @given(instance=instances())
 def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
     """The last line of each group in the dp traces keeps exactly the solver's events of that group, with
-    the group's optimum as its value; the worked weights are the instance's; the trace's last line lists
-    the schedule, which is what traced_choice reads from the groups' lines."""
+    the group's optimum as its value; a Kept line closes each run (an event alone included); the worked
+    weights are the instance's; the trace's last line lists the schedule, the Kept lines joined, which is
+    what traced_choice reads from the groups' lines."""
     completion = solver_completion(instance, trace_name)
     trace = completion.split("</think>")[0]
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
@@ -100,14 +101,19 @@ def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
         assert "No overlaps: every event fits." in trace
         return
     best_lines = trace.split("in each group of overlapping events:\n")[1].split("\nTotal")[0].split("\n")
-    assert len(best_lines) == sum(len(g) for g in groups)
-    for group in groups:
-        last, best_lines = best_lines[len(group) - 1], best_lines[len(group) :]
-        head, kept = last.split(", keep ")
-        assert set(kept.rstrip(".").split(", ")) == {e.name for e in group} & chosen
+    kept_lines = [line for line in best_lines if line.startswith("Kept: ")]
+    assert ", ".join(line[6:-1] for line in kept_lines) == ", ".join(e.name for e in schedule)
+    assert len(best_lines) == len(ordered) + sum(1 for g in groups)
+    for run in overlap_groups(ordered):
+        lines, best_lines = best_lines[: len(run) + (len(run) > 1)], best_lines[len(run) + (len(run) > 1) :]
+        assert lines[-1].startswith("Kept: ")
+        if len(run) == 1:
+            continue
+        head, kept = lines[-2].split(", keep ")
+        assert set(kept.rstrip(".").split(", ")) == {e.name for e in run} & chosen
         taken, *skipped = head.split(": ")[1].split(" vs ")
         best = max(int(taken.split(" = ")[-1]), *(int(v) for v in skipped))
-        assert best == instance.value([e for e in group if e.name in chosen])
+        assert best == instance.value([e for e in run if e.name in chosen])
     for event in (e for g in groups for e in g):
         assert worked_duration(instance, event, times=trace_name == "dpm") in trace
 
@@ -138,6 +144,8 @@ def test_dp_trace_of_the_small_instance(small_instance):
         "Best by end time, in each group of overlapping events:\n"
         "A 120: 120, keep A.\n"
         "B 90: 90 vs 120, keep A.\n"
+        "Kept: A.\n"
+        "Kept: C.\n"
         "Total weighted duration: 180.\n"
         "Schedule: A, C."
     )
@@ -152,7 +160,7 @@ def test_dpm_trace_marks_priorities_and_counts_from_the_times(small_instance):
         "A 09:00-10:00: 10:00 is 60 min, x2 = 120.\nB 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
         in trace
     )
-    assert trace.endswith("B 90: 90 vs 120, keep A.\nTotal weighted duration: 180.\nSchedule: A, C.")
+    assert trace.endswith("keep A.\nKept: A.\nKept: C.\nTotal weighted duration: 180.\nSchedule: A, C.")
 
 
 def test_traced_choice_tells_a_right_conclusion_from_its_answer(small_instance):

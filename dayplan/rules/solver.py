@@ -55,6 +55,7 @@ TRACES = ("conflicts", "dp", "dpm")  # warmstart.trace: the reasoning the solver
 # the dp traces' fixed lines, which traced_choice reads back
 BEST_HEADER = "Best by end time, in each group of overlapping events:\n"
 NO_OVERLAPS = "No overlaps: every event fits."
+KEPT_LINE = "Kept: "
 SCHEDULE_LINE = "Schedule: "
 
 
@@ -66,9 +67,9 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     (with only the list of conflicts, SmolLM2-135M warm-started on 3,000 answers still put overlapping
     events in 62 of 100 test schedules). "conflicts" then names each overlapping pair and the side the
     optimum keeps; "dp" works the optimum out instead, one local step a line (_dp_lines), and ends with
-    the schedule's names in one line, which the answer then copies from just above it. "dpm" is "dp" with
-    each priority marked in the start-order list and each counting line starting from the event's times,
-    so that the doubling and the count read what sits on their own line.
+    the schedule's names in one line (its Kept lines joined), which the answer then copies from just above
+    it. "dpm" is "dp" with each priority marked in the start-order list and each counting line starting
+    from the event's times, so that the doubling and the count read what sits on their own line.
     """
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
@@ -86,8 +87,6 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
         lines += _dp_lines(instance, ordered, times=trace == "dpm")
     lines.append(f"Total weighted duration: {value}.")
     if trace != "conflicts":
-        # otherwise the kept events stand only on the groups' last lines: the full dp warm-start's traces
-        # concluded an optimal schedule in 402 of 500 test answers, which listed one in 228 (results-gpu.md, 15)
         lines.append(f"{SCHEDULE_LINE}{', '.join(e.name for e in schedule)}.")
     return "<think>" + "\n".join(lines) + "</think>\n" + schedule_xml(schedule)
 
@@ -135,18 +134,24 @@ def worked_duration(instance: Instance, event: Event, times: bool = False) -> st
 
 
 def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> list[str]:
-    """solve()'s recurrence inside each overlap group: first each event's weighted time, worked out; then
-    one event a line in end order: its weighted time plus the best before its start (the last line ending
-    by then), against the line above, and the events that best keeps, copied from that line. Each step
-    reads only numbers and names already written, so the last line of a group is the group's optimum
-    (solve()'s choice, ties included)."""
+    """solve()'s recurrence inside each overlap group: first each event's weighted time, worked out; then,
+    run by run in start order, one event a line in end order: its weighted time plus the best before its
+    start (the last line ending by then), against the line above, and the events that best keeps, copied
+    from that line. Each step reads only numbers and names already written, so the last line of a group is
+    the group's optimum (solve()'s choice, ties included). A Kept line closes each run, an event alone
+    included, so that the schedule is those lines joined: with the kept events only on each group's last
+    line, a full dpm warm-start's schedule line took another line's in 248 of 587 groups
+    (docs/results-gpu.md, attempt 16)."""
     groups = [g for g in overlap_groups(ordered) if len(g) > 1]
     if not groups:
         return [NO_OVERLAPS]
     lines = ["Weighted minutes of the overlapping events:"]
     lines += [worked_duration(instance, event, times) for group in groups for event in group]
     lines.append(BEST_HEADER.rstrip("\n"))
-    for group in groups:
+    for group in overlap_groups(ordered):
+        if len(group) == 1:
+            lines.append(f"{KEPT_LINE}{group[0].name}.")
+            continue
         by_end = sorted(group, key=lambda e: (e.end_min, e.start_min, e.name))
         best: list[tuple[int, list[str]]] = []
         for j, event in enumerate(by_end):
@@ -164,6 +169,7 @@ def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> 
             if j:
                 text += f" vs {best[-2][0]}"
             lines.append(f"{text}, keep {', '.join(best[-1][1])}.")
+        lines.append(f"{KEPT_LINE}{', '.join(e.name for e in group if e.name in best[-1][1])}.")
     return lines
 
 
@@ -194,21 +200,25 @@ def written_weights(completion: str, instance: Instance) -> list[tuple[Event, in
 
 
 def traced_choice(completion: str, instance: Instance) -> set[str] | None:
-    """The event names a dp-form trace concludes for: each group's last "keep", plus every event the trace
-    weighs nowhere (those in no overlap); None for a trace without dp lines (the conflicts form).
+    """The event names a dp-form trace concludes for: each group's last "keep", and each event alone that a
+    Kept line names; None for a trace without dp lines (the conflicts form).
 
-    Set against the answer's schedule, it tells a wrong conclusion from a right one copied out wrong.
+    Set against the Kept lines and the answer's schedule, it tells a wrong conclusion from a right one
+    copied out wrong.
     """
     trace = reasoning(completion)
     if NO_OVERLAPS in trace:
         return {e.name for e in instance.events}
     if BEST_HEADER not in trace:
         return None
-    weighed = {e.name for e, _ in written_weights(completion, instance)}
-    kept, latest = set(), []
+    kept, latest = set(), None
     for line in trace.split(BEST_HEADER, 1)[1].split("\n"):
         head, keep, names = line.partition(", keep ")
-        if keep and " vs " not in head:  # a group's first line: the group before it has ended
-            kept.update(latest)
-        latest = names.rstrip(".").split(", ") if keep else latest
-    return kept | set(latest) | ({e.name for e in instance.events} - weighed)
+        if keep:
+            if " vs " not in head and latest is not None:  # a group's first line: the group before it ended
+                kept.update(latest)
+            latest = names.rstrip(".").split(", ")
+        elif line.startswith(KEPT_LINE):  # closes a group (its last keep counts) or names an event alone
+            kept.update(latest if latest is not None else line[len(KEPT_LINE) :].rstrip(".").split(", "))
+            latest = None
+    return kept | set(latest or ())

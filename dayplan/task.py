@@ -38,6 +38,7 @@ from dayplan.rules.prompt import SYSTEM_PROMPT, USER_PROMPT_HEADER, chat_message
 from dayplan.rules.solver import (
     TRACES,
     optimal_score,
+    schedule_line,
     schedule_xml,
     solve,
     solver_completion,
@@ -75,6 +76,7 @@ __all__ = [
     "parse_events",
     "parse_instance_text",
     "parse_time",
+    "schedule_line",
     "schedule_xml",
     "solve",
     "solver_completion",

@@ -5,7 +5,8 @@
 For each completions file (the infer stage's), prints the share of the weights the traces state that are
 wrong, and how exact optima split between answers whose stated weights are all right and the rest. A
 model that cannot work out a duration can only guess which side of a conflict to keep. For the dp traces,
-also how often the trace itself concludes an optimal schedule, and how often the answer then lists it.
+also how often the trace itself concludes an optimal schedule, and how often its Schedule line and then
+the answer list that schedule.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from dayplan.io import read_jsonl
 from dayplan.score_files import InputError, read_input
 from dayplan.scoring import CompletionsError, evaluate
 from dayplan.stats import OPTIMAL
-from dayplan.task import Instance, completion_text, judge, schedule_xml, traced_choice, written_weights
+from dayplan.task import (
+    Instance,
+    completion_text,
+    judge,
+    schedule_line,
+    schedule_xml,
+    traced_choice,
+    written_weights,
+)
 
 
 def is_optimal_choice(names: set[str], instance: Instance) -> bool:
@@ -35,13 +44,14 @@ def audit(rows: list[dict], completions: list[dict]) -> dict:
     texts = {item["id"]: completion_text(item["completion"]) for item in completions}
     stated = wrong = 0
     optimal = {"no weight wrong": [0, 0], "a weight wrong": [0, 0]}  # [exactly optimal, answers]
-    concluded = [0, 0]  # [answers exactly optimal, traces that conclude an optimal schedule]
+    concluded = [0, 0, 0]  # [Schedule lines listing it, answers exactly optimal, traces concluding an optimum]
     for score in scores:
         instance = row_instance(rows[score["id"]])
         choice = traced_choice(texts[score["id"]], instance)
         if choice is not None and is_optimal_choice(choice, instance):
-            concluded[0] += score["score"] >= OPTIMAL
-            concluded[1] += 1
+            concluded[0] += set(schedule_line(texts[score["id"]]) or ()) == choice
+            concluded[1] += score["score"] >= OPTIMAL
+            concluded[2] += 1
         checks = [w == instance.weight(e) * e.duration for e, w in written_weights(texts[score["id"]], instance)]
         stated, wrong = stated + len(checks), wrong + checks.count(False)
         kind = optimal["no weight wrong" if all(checks) else "a weight wrong"]
@@ -63,10 +73,11 @@ def main() -> None:
             share = result["wrong"] / max(1, result["weights stated"])
             kinds = "; ".join(f"{kind}: {hits}/{n} optimal" for kind in ("no weight wrong", "a weight wrong")
                               for hits, n in [result[kind]])  # fmt: skip
-            hits, n = result["trace concludes the optimum"]
+            listed, hits, n = result["trace concludes the optimum"]
             answers = result["no weight wrong"][1] + result["a weight wrong"][1]
             print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}; "
-                  f"trace concludes an optimum: {n}/{answers}, {hits} of them answered optimally")  # fmt: skip
+                  f"trace concludes an optimum: {n}/{answers}, its Schedule line lists it in {listed}, "
+                  f"{hits} answered optimally")  # fmt: skip
     except (InputError, CompletionsError) as error:
         raise SystemExit(f"error: {error}") from None
 

@@ -251,7 +251,7 @@ def test_rewritten_model_files_change_the_fingerprint(models):
 
 def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
     """scripts/trace_audit.py: the solver's answers state every weight right; one wrong weight is counted;
-    a dp trace that concludes the optimum is counted, and whether its answer lists it."""
+    a dp trace that concludes the optimum is counted, and whether its Schedule line and its answer list it."""
     spec = importlib.util.spec_from_file_location("trace_audit", repo_root / "scripts" / "trace_audit.py")
     trace_audit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(trace_audit)
@@ -261,8 +261,11 @@ def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
     result = trace_audit.audit(rows, completions)
     assert (result["weights stated"], result["wrong"]) == (4, 1)
     assert result["no weight wrong"] == [1, 1] and result["a weight wrong"] == [1, 1]  # both answers optimal
-    assert result["trace concludes the optimum"] == [0, 0]  # the conflicts form concludes nothing to read
+    assert result["trace concludes the optimum"] == [0, 0, 0]  # the conflicts form concludes nothing to read
     dp = solver_completion(small_instance, "dp")
     copied_wrong = dp.replace("<name>C</name>\n<start>11:00</start>\n<end>12:00</end>\n</event>\n", "")
-    result = trace_audit.audit(rows, [{"id": 0, "completion": dp}, {"id": 1, "completion": copied_wrong}])
-    assert result["trace concludes the optimum"] == [1, 2]
+    line_wrong = dp.replace("Schedule: A, C.", "Schedule: B, C.")
+    completions = [{"id": 0, "completion": dp}, {"id": 1, "completion": copied_wrong}]
+    assert trace_audit.audit(rows, completions)["trace concludes the optimum"] == [2, 1, 2]
+    completions = [{"id": 0, "completion": line_wrong}, {"id": 1, "completion": dp}]
+    assert trace_audit.audit(rows, completions)["trace concludes the optimum"] == [1, 2, 2]

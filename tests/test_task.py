@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dayplan.rewards import format_reward
-from dayplan.rules.solver import TRACES, overlap_groups, traced_choice, worked_duration, written_weights
+from dayplan.rules.solver import (
+    TRACES,
+    overlap_groups,
+    schedule_line,
+    traced_choice,
+    worked_duration,
+    written_weights,
+)
 from dayplan.task import (
     SYSTEM_PROMPT,
     USER_PROMPT_HEADER,
@@ -97,6 +104,7 @@ def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
     chosen = {e.name for e in schedule}
     assert trace.endswith(f"\nSchedule: {', '.join(e.name for e in schedule)}.")
     assert traced_choice(completion, instance) == chosen
+    assert schedule_line(completion) == [e.name for e in schedule]
     if not groups:
         assert "No overlaps: every event fits." in trace
         return
@@ -173,6 +181,7 @@ def test_traced_choice_tells_a_right_conclusion_from_its_answer(small_instance):
     wrong_trace = right.replace("90 vs 120, keep A.", "90 vs 120, keep B.")
     assert traced_choice(wrong_trace, small_instance) == {"B", "C"}
     assert traced_choice(solver_completion(small_instance, "conflicts"), small_instance) is None
+    assert schedule_line(solver_completion(small_instance, "conflicts")) is None
 
 
 def test_solve_edge_cases():

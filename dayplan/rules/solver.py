@@ -142,13 +142,14 @@ def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> 
     included, so that the schedule is those lines joined: with the kept events only on each group's last
     line, a full dpm warm-start's Schedule line listed its groups' conclusion in 207 of the 433 traces
     that concluded an optimum (docs/results-gpu.md, attempt 16; 847 of 847 with the Kept lines, 18)."""
-    groups = [g for g in overlap_groups(ordered) if len(g) > 1]
+    runs = overlap_groups(ordered)
+    groups = [g for g in runs if len(g) > 1]
     if not groups:
         return [NO_OVERLAPS]
     lines = ["Weighted minutes of the overlapping events:"]
     lines += [worked_duration(instance, event, times) for group in groups for event in group]
     lines.append(BEST_HEADER.rstrip("\n"))
-    for group in overlap_groups(ordered):
+    for group in runs:
         if len(group) == 1:
             lines.append(f"{KEPT_LINE}{group[0].name}.")
             continue

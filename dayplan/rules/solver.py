@@ -200,12 +200,17 @@ def written_weights(completion: str, instance: Instance) -> list[tuple[Event, in
     return found
 
 
+def _names(listed: str) -> list[str]:
+    """The names of a trace's "A, B." list (a keep, a Kept or a Schedule line's), in order."""
+    listed = listed.rstrip(".")
+    return listed.split(", ") if listed else []
+
+
 def schedule_line(completion: str) -> list[str] | None:
     """The names a dp-form trace's Schedule line lists, in its order; None for a trace without one."""
     for line in reasoning(completion).split("\n"):
         if line.startswith(SCHEDULE_LINE):
-            names = line[len(SCHEDULE_LINE) :].rstrip(".")
-            return names.split(", ") if names else []
+            return _names(line[len(SCHEDULE_LINE) :])
     return None
 
 
@@ -228,9 +233,9 @@ def traced_choice(completion: str, instance: Instance) -> set[str] | None:
         if keep:
             if " vs " not in head and latest is not None:  # a group's first line: the group before it ended
                 kept.update(latest)
-            latest = names.rstrip(".").split(", ")
+            latest = _names(names)
         elif line.startswith(KEPT_LINE):  # closes a group (its last keep counts) or names an event alone
-            kept.update(latest if latest is not None else line[len(KEPT_LINE) :].rstrip(".").split(", "))
+            kept.update(latest if latest is not None else _names(line[len(KEPT_LINE) :]))
             latest = None
     if KEPT_LINE not in trace:
         kept |= {e.name for e in instance.events} - {e.name for e, _ in written_weights(completion, instance)}

@@ -249,12 +249,18 @@ def test_rewritten_model_files_change_the_fingerprint(models):
     assert inference.model_fingerprint("HuggingFaceTB/SmolLM2-135M") == "hub:HuggingFaceTB/SmolLM2-135M"
 
 
-def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
+@pytest.fixture
+def trace_audit(repo_root):
+    """scripts/trace_audit.py, loaded as a module."""
+    spec = importlib.util.spec_from_file_location("trace_audit", repo_root / "scripts" / "trace_audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trace_audit_counts_wrong_weights(trace_audit, small_instance):
     """scripts/trace_audit.py: the solver's answers state every weight right; one wrong weight is counted;
     a dp trace that concludes the optimum is counted, and whether its Schedule line and its answer list it."""
-    spec = importlib.util.spec_from_file_location("trace_audit", repo_root / "scripts" / "trace_audit.py")
-    trace_audit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trace_audit)
     rows = [instance_row(small_instance)] * 2
     right = solver_completion(small_instance)
     completions = [{"id": 0, "completion": right}, {"id": 1, "completion": right.replace("B (90)", "B (45)")}]
@@ -269,3 +275,28 @@ def test_trace_audit_counts_wrong_weights(repo_root, small_instance):
     assert trace_audit.audit(rows, completions)["trace concludes the optimum"] == [2, 1, 2]
     completions = [{"id": 0, "completion": line_wrong}, {"id": 1, "completion": dp}]
     assert trace_audit.audit(rows, completions)["trace concludes the optimum"] == [1, 2, 2]
+
+
+def test_trace_audit_finds_where_an_answer_leaves_the_trace(trace_audit, small_instance):
+    """scripts/trace_audit.py --trace: the first line where an answer differs from the solver's, by section;
+    only answers that are not exactly optimal are counted."""
+    right = solver_completion(small_instance, "dpm")
+    edits = {
+        "none": ("", ""),
+        "By start time: the events it overlaps": ("B 09:30-11:00, overlaps A", "B 09:30-11:00"),
+        "By start time: its priority mark": ("A 09:00-10:00, priority", "A 09:00-10:00"),
+        "By start time: the event (name, times, order)": ("C 11:00-12:00\n", "C 11:00-12:30\n"),
+        "Weighted minutes of the overlapping events": ("x2 = 120.", "x2 = 100."),
+        "Best by end time": ("B 90: 90 vs 120, keep A.", "B 90: 90 vs 120, keep B."),
+        "Kept": ("Kept: A.", "Kept: B."),
+        "Schedule": ("Schedule: A, C.", "Schedule: B, C."),
+    }
+    for where, (old, new) in edits.items():
+        assert trace_audit.first_departure(right.replace(old, new), small_instance, "dpm") == where
+    wrong = right.replace("Kept: A.", "Kept: B.").replace(
+        "<name>A</name>\n<start>09:00</start>\n<end>10:00</end>",
+        "<name>B</name>\n<start>09:30</start>\n<end>11:00</end>",
+    )
+    completions = [{"id": 0, "completion": right}, {"id": 1, "completion": wrong}]
+    departures = trace_audit.audit([instance_row(small_instance)] * 2, completions, "dpm")["first departures"]
+    assert departures == {"Kept": 1}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from itertools import zip_longest
 from pathlib import Path
 
 from dayplan.data import row_instance
@@ -48,7 +49,7 @@ def first_departure(text: str, instance: Instance, trace: str) -> str:
     (the header line above, or the line's own label: Kept, Total, Schedule); in the start-order list, whether
     the event itself is wrong (name, times, a skipped line), the earlier events it overlaps, or its priority."""
     section = "before the trace"
-    for want, got in zip(solver_completion(instance, trace).splitlines(), text.splitlines() + [""] * 999):
+    for want, got in zip_longest(solver_completion(instance, trace).splitlines(), text.splitlines(), fillvalue=""):
         if want.endswith(":"):
             section = want.removeprefix("<think>").removesuffix(":").split(",")[0]
         if want == got:

@@ -160,6 +160,7 @@ class EvaluateParams(Strict):
     max_model_len: int = Field(ge=64)
     tensor_parallel_size: int = Field(default=1, ge=1)  # GPUs that vLLM splits one model across
     enforce_eager: bool = False  # vLLM: no CUDA graphs / torch.compile, so a faster start
+    max_num_seqs: int | None = Field(default=None, ge=1)  # vLLM: sequences decoded together (None: its default)
 
 
 class RetrainParams(Strict):

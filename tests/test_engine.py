@@ -235,7 +235,9 @@ def stand_in_vllm(monkeypatch):
 
 
 def vllm_engines() -> Engines:
-    evaluate = SimpleNamespace(**vars(EVALUATE), max_model_len=2048, tensor_parallel_size=1, enforce_eager=True)
+    evaluate = SimpleNamespace(
+        **vars(EVALUATE), max_model_len=2048, tensor_parallel_size=1, enforce_eager=True, max_num_seqs=None
+    )
     return Engines({"backend": "vllm", "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0}, evaluate)
 
 

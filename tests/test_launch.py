@@ -250,6 +250,12 @@ def test_enforce_eager_reaches_the_vllm_kwargs(tmp_path):
     assert vllm_llm_kwargs("models/base", evaluate)["enforce_eager"] is True
 
 
+def test_max_num_seqs_reaches_the_vllm_kwargs_only_when_set(tmp_path):
+    assert "max_num_seqs" not in vllm_llm_kwargs("models/base", load_params(ROOT / "params.yaml").evaluate)
+    evaluate = params_with(tmp_path, evaluate={"max_num_seqs": 512}).evaluate
+    assert vllm_llm_kwargs("models/base", evaluate)["max_num_seqs"] == 512
+
+
 def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch):
     """A stand-in vllm module records what LLM(...) receives: no vLLM or GPU needed."""
     engines: list[dict] = []

@@ -115,6 +115,7 @@ class WarmstartParams(Strict):
 class TrainParams(Strict):
     backend: Literal["trl", "unsloth"]
     rows: int | None = Field(default=None, ge=1)
+    min_events: int = Field(default=0, ge=0)  # GRPO prompts: only instances with at least this many events
     max_prompt_length: int = Field(ge=16)
     log_samples_every: int = Field(ge=1)
     # how GRPO samples: free, or under evaluate.decoding's constraints (colocated vLLM; dayplan/grpo_decoding.py)

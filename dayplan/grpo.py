@@ -83,10 +83,15 @@ def prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: int | None = None):
-    """TRL's conversational dataset (prompt + the columns the rewards read); returns (dataset, dropped)."""
+def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: int | None = None, min_events: int = 0):
+    """TRL's conversational dataset (prompt + the columns the rewards read); returns (dataset, dropped).
+
+    Only rows with at least `min_events` events are taken (then the first `limit` of them): a warm-started
+    model answers small instances the same way in every sample, so their groups have no reward spread to learn from.
+    """
     from datasets import Dataset
 
+    rows = [row for row in rows if len(row["events"]) >= min_events]
     records = []
     for row in rows[:limit] if limit else rows:
         messages = chat_messages(row["prompt"])

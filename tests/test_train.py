@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 
 from dayplan import checkpoints, grpo, train_log
 from dayplan.config import load_params
+from dayplan.dataset import read_rows
 from dayplan.report_inputs import load_steps
 from tests.conftest import tiny_params
 
@@ -161,6 +162,24 @@ def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
     assert checkpoints.fingerprint(changed, model, data) != digest
     (model / "model.safetensors").write_bytes(b"weights")
     assert checkpoints.fingerprint(params, model, data) != digest
+
+
+def test_min_events_keeps_the_larger_instances_then_the_first_rows(workdir):
+    from dayplan import training
+
+    _data_and_model(workdir)
+    params = load_params(workdir / "params.yaml")
+    rows = [len(row["events"]) for row in read_rows(workdir / "data/train.parquet")]
+    start, data = Path("models/warmstart"), Path("data/train.parquet")
+
+    def train_params(**update):
+        return params.model_copy(update={"train": params.train.model_copy(update=update)})
+
+    dataset, dropped, _ = training.prompts(train_params(min_events=6, rows=3), start, data)
+    assert len(dataset) == 3 and dropped == 0
+    assert [len(events) for events in dataset["events"]] == [n for n in rows if n >= 6][:3]
+    with pytest.raises(training.TrainError, match="no prompt has train.min_events=9 events"):
+        training.prompts(train_params(min_events=9), start, data)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ For each completions file (the infer stage's), prints the share of the weights t
 wrong, and how exact optima split between answers whose stated weights are all right and the rest. A
 model that cannot work out a duration can only guess which side of a conflict to keep. For the dp traces,
 also how often the trace itself concludes an optimal schedule, and how often its Schedule line and then
-the answer list that schedule. With --trace, where the answers that are not exactly optimal first leave the
-solver's own trace of that form: which section, and in the start-order list whether the event, the events
-it overlaps or its priority mark.
+the answer list that schedule. Then the share of exactly optimal answers by the instance's number of
+events. With --trace, where the answers that are not exactly optimal first leave the solver's own trace
+of that form: which section, and in the start-order list whether the event, the events it overlaps or its
+priority mark.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def audit(rows: list[dict], completions: list[dict], trace: str | None = None) -
     optimal = {"no weight wrong": [0, 0], "a weight wrong": [0, 0]}  # [exactly optimal, answers]
     concluded = [0, 0, 0]  # [Schedule lines listing it, answers exactly optimal, traces concluding an optimum]
     departures = Counter()  # answers not exactly optimal, by where they leave the solver's trace
+    by_events = {}  # number of events -> [exactly optimal, answers]
     for score in scores:
         instance = row_instance(rows[score["id"]])
         choice = traced_choice(texts[score["id"]], instance)
@@ -84,10 +86,13 @@ def audit(rows: list[dict], completions: list[dict], trace: str | None = None) -
         kind = optimal["no weight wrong" if all(checks) else "a weight wrong"]
         kind[0] += score["score"] >= OPTIMAL
         kind[1] += 1
+        size = by_events.setdefault(len(instance.events), [0, 0])
+        size[0] += score["score"] >= OPTIMAL
+        size[1] += 1
         if trace and score["score"] < OPTIMAL:
             departures[first_departure(texts[score["id"]], instance, trace)] += 1
     return {"weights stated": stated, "wrong": wrong, **optimal, "trace concludes the optimum": concluded,
-            "first departures": departures}  # fmt: skip
+            "first departures": departures, "by events": dict(sorted(by_events.items()))}  # fmt: skip
 
 
 def main() -> None:
@@ -109,6 +114,10 @@ def main() -> None:
             print(f"{path}: {result['wrong']}/{result['weights stated']} stated weights wrong ({share:.1%}); {kinds}; "
                   f"trace concludes an optimum: {n}/{answers}, its Schedule line lists it in {listed}, "
                   f"{hits} answered optimally")  # fmt: skip
+            sizes = ", ".join(
+                f"{n} events {hits / answers:.0%} of {answers}" for n, (hits, answers) in result["by events"].items()
+            )
+            print(f"  exactly optimal by number of events: {sizes}")
             for where, count in result["first departures"].most_common():
                 print(f"  not optimal, first leaves the {args.trace} trace at {where}: {count}")
     except (InputError, CompletionsError) as error:

@@ -268,6 +268,7 @@ def test_trace_audit_counts_wrong_weights(trace_audit, small_instance):
     assert (result["weights stated"], result["wrong"]) == (4, 1)
     assert result["no weight wrong"] == [1, 1] and result["a weight wrong"] == [1, 1]  # both answers optimal
     assert result["trace concludes the optimum"] == [0, 0, 0]  # the conflicts form concludes nothing to read
+    assert result["by events"] == {len(small_instance.events): [2, 2]}
     dp = solver_completion(small_instance, "dp")
     copied_wrong = dp.replace("<name>C</name>\n<start>11:00</start>\n<end>12:00</end>\n</event>\n", "")
     line_wrong = dp.replace("Schedule: A, C.", "Schedule: B, C.")
@@ -298,5 +299,6 @@ def test_trace_audit_finds_where_an_answer_leaves_the_trace(trace_audit, small_i
         "<name>B</name>\n<start>09:30</start>\n<end>11:00</end>",
     )
     completions = [{"id": 0, "completion": right}, {"id": 1, "completion": wrong}]
-    departures = trace_audit.audit([instance_row(small_instance)] * 2, completions, "dpm")["first departures"]
-    assert departures == {"Kept": 1}
+    result = trace_audit.audit([instance_row(small_instance)] * 2, completions, "dpm")
+    assert result["first departures"] == {"Kept": 1}
+    assert result["by events"] == {len(small_instance.events): [1, 2]}

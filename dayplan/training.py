@@ -33,8 +33,9 @@ def prompts(params: Params, start_model: Path, train_data: Path):
     limit = params.train.max_prompt_length
     min_events = params.train.min_events
     dataset, dropped = grpo.prompt_dataset(rows, tokenizer, limit, params.train.rows, min_events)
-    print(f"train: {len(dataset)} prompts of at least {min_events} events from {train_data} ({dropped} dropped: "
-          f"longer than train.max_prompt_length={limit} tokens); start model {start_model}")  # fmt: skip
+    larger = f" of at least {min_events} events" if min_events else ""
+    print(f"train: {len(dataset)} prompts{larger} from {train_data} ({dropped} dropped: longer than "
+          f"train.max_prompt_length={limit} tokens); start model {start_model}")  # fmt: skip
     if len(dataset) == 0:
         raise TrainError(
             f"{train_data}: no prompt has train.min_events={min_events} events and fits train.max_prompt_length={limit}"

@@ -37,9 +37,8 @@ def prompts(params: Params, start_model: Path, train_data: Path):
     print(f"train: {len(dataset)} prompts{larger} from {train_data} ({dropped} dropped: longer than "
           f"train.max_prompt_length={limit} tokens); start model {start_model}")  # fmt: skip
     if len(dataset) == 0:
-        raise TrainError(
-            f"{train_data}: no prompt has train.min_events={min_events} events and fits train.max_prompt_length={limit}"
-        )
+        needs = f"has train.min_events={min_events} events and " if min_events else ""
+        raise TrainError(f"{train_data}: no prompt {needs}fits train.max_prompt_length={limit}")
     return dataset, dropped, tokenizer
 
 

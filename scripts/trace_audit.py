@@ -83,13 +83,12 @@ def audit(rows: list[dict], completions: list[dict], trace: str | None = None) -
             concluded[2] += 1
         checks = [w == instance.weight(e) * e.duration for e, w in written_weights(texts[score["id"]], instance)]
         stated, wrong = stated + len(checks), wrong + checks.count(False)
-        kind = optimal["no weight wrong" if all(checks) else "a weight wrong"]
-        kind[0] += score["score"] >= OPTIMAL
-        kind[1] += 1
-        size = by_events.setdefault(len(instance.events), [0, 0])
-        size[0] += score["score"] >= OPTIMAL
-        size[1] += 1
-        if trace and score["score"] < OPTIMAL:
+        hit = score["score"] >= OPTIMAL
+        for tally in (optimal["no weight wrong" if all(checks) else "a weight wrong"],
+                      by_events.setdefault(len(instance.events), [0, 0])):  # fmt: skip
+            tally[0] += hit
+            tally[1] += 1
+        if trace and not hit:
             departures[first_departure(texts[score["id"]], instance, trace)] += 1
     return {"weights stated": stated, "wrong": wrong, **optimal, "trace concludes the optimum": concluded,
             "first departures": departures, "by events": dict(sorted(by_events.items()))}  # fmt: skip
@@ -115,7 +114,7 @@ def main() -> None:
                   f"trace concludes an optimum: {n}/{answers}, its Schedule line lists it in {listed}, "
                   f"{hits} answered optimally")  # fmt: skip
             sizes = ", ".join(
-                f"{n} events {hits / answers:.0%} of {answers}" for n, (hits, answers) in result["by events"].items()
+                f"{size} events {hit / total:.0%} of {total}" for size, (hit, total) in result["by events"].items()
             )
             print(f"  exactly optimal by number of events: {sizes}")
             for where, count in result["first departures"].most_common():

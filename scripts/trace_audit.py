@@ -78,7 +78,7 @@ def audit(rows: list[dict], completions: list[dict], trace: str | None = None) -
         instance = row_instance(rows[score["id"]])
         choice = traced_choice(texts[score["id"]], instance)
         if choice is not None and is_optimal_choice(choice, instance):
-            concluded[0] += set(schedule_line(texts[score["id"]]) or ()) == choice
+            concluded[0] += set(schedule_line(texts[score["id"]], instance) or ()) == choice
             concluded[1] += score["score"] >= OPTIMAL
             concluded[2] += 1
         checks = [w == instance.weight(e) * e.duration for e, w in written_weights(texts[score["id"]], instance)]

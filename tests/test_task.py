@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from dayplan.rewards import format_reward
 from dayplan.rules.solver import (
     TRACES,
+    label,
+    labels,
     overlap_groups,
     schedule_line,
     traced_choice,
@@ -88,29 +90,32 @@ def test_solver_completion_is_judged_optimal(trace, instance):
     assert format_reward([completion]) == [10.0]
 
 
-@pytest.mark.parametrize("trace_name", ["dp", "dpm"])
+@pytest.mark.parametrize("trace_name", ["dp", "dpm", "dpl"])
 @settings(max_examples=200, deadline=None)
 @given(instance=instances())
 def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
     """The last line of each group in the dp traces keeps exactly the solver's events of that group, with
     the group's optimum as its value; a Kept line closes each run (an event alone included); the worked
     weights are the instance's; the trace's last line lists the schedule, the Kept lines joined, which is
-    what traced_choice reads from the groups' lines."""
+    what traced_choice reads from the groups' lines. dpl writes each event's letter where the others write
+    its name, and its Schedule line each letter with its name."""
     completion = solver_completion(instance, trace_name)
     trace = completion.split("</think>")[0]
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
+    ident = {e.name: label(i) if trace_name == "dpl" else e.name for i, e in enumerate(ordered)}
     groups = [g for g in overlap_groups(ordered) if len(g) > 1]
     schedule = solve(instance)[1]
-    chosen = {e.name for e in schedule}
-    assert trace.endswith(f"\nSchedule: {', '.join(e.name for e in schedule)}.")
-    assert traced_choice(completion, instance) == chosen
-    assert schedule_line(completion) == [e.name for e in schedule]
+    chosen = {ident[e.name] for e in schedule}
+    listed = (f"{ident[e.name]} {e.name}" if trace_name == "dpl" else e.name for e in schedule)
+    assert trace.endswith(f"\nSchedule: {', '.join(listed)}.")
+    assert traced_choice(completion, instance) == {e.name for e in schedule}
+    assert schedule_line(completion, instance) == [e.name for e in schedule]
     if not groups:
         assert "No overlaps: every event fits." in trace
         return
     best_lines = trace.split("in each group of overlapping events:\n")[1].split("\nTotal")[0].split("\n")
     kept_lines = [line for line in best_lines if line.startswith("Kept: ")]
-    assert ", ".join(line[6:-1] for line in kept_lines) == ", ".join(e.name for e in schedule)
+    assert ", ".join(line[6:-1] for line in kept_lines) == ", ".join(ident[e.name] for e in schedule)
     assert len(best_lines) == len(ordered) + sum(1 for g in groups)
     for run in overlap_groups(ordered):
         lines, best_lines = best_lines[: len(run) + (len(run) > 1)], best_lines[len(run) + (len(run) > 1) :]
@@ -118,12 +123,15 @@ def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
         if len(run) == 1:
             continue
         head, kept = lines[-2].split(", keep ")
-        assert set(kept.rstrip(".").split(", ")) == {e.name for e in run} & chosen
+        assert set(kept.rstrip(".").split(", ")) == {ident[e.name] for e in run} & chosen
         taken, *skipped = head.split(": ")[1].split(" vs ")
         best = max(int(taken.split(" = ")[-1]), *(int(v) for v in skipped))
-        assert best == instance.value([e for e in run if e.name in chosen])
+        assert best == instance.value([e for e in run if ident[e.name] in chosen])
     for event in (e for g in groups for e in g):
-        assert worked_duration(instance, event, times=trace_name == "dpm") in trace
+        assert worked_duration(instance, event, trace_name != "dp", ident[event.name]) in trace
+    assert {(e, w) for e, w in written_weights(completion, instance)} >= {
+        (e, instance.weight(e) * e.duration) for g in groups for e in g
+    }
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,7 +165,7 @@ def test_dp_trace_of_the_small_instance(small_instance):
         "Total weighted duration: 180.\n"
         "Schedule: A, C."
     )
-    with pytest.raises(ValueError, match="trace must be one of conflicts, dp, dpm"):
+    with pytest.raises(ValueError, match="trace must be one of conflicts, dp, dpm, dpl"):
         solver_completion(small_instance, "scratchpad")
 
 
@@ -169,6 +177,33 @@ def test_dpm_trace_marks_priorities_and_counts_from_the_times(small_instance):
         in trace
     )
     assert trace.endswith("keep A.\nKept: A.\nKept: C.\nTotal weighted duration: 180.\nSchedule: A, C.")
+
+
+def test_dpl_trace_letters_the_events_after_the_start_order_list():
+    instance = Instance.from_row(
+        [["Gym", "09:00", "10:00"], ["Call Bo", "09:30", "11:00"], ["Lunch", "11:00", "12:00"]], ["Gym"]
+    )
+    trace = solver_completion(instance, "dpl").split("</think>")[0]
+    assert trace == (
+        "<think>By start time:\n"
+        "A Gym 09:00-10:00, priority\n"
+        "B Call Bo 09:30-11:00, overlaps A\n"
+        "C Lunch 11:00-12:00\n"
+        "Weighted minutes of the overlapping events:\n"
+        "A 09:00-10:00: 10:00 is 60 min, x2 = 120.\n"
+        "B 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
+        "Best by end time, in each group of overlapping events:\n"
+        "A 120: 120, keep A.\n"
+        "B 90: 90 vs 120, keep A.\n"
+        "Kept: A.\n"
+        "Kept: C.\n"
+        "Total weighted duration: 180.\n"
+        "Schedule: A Gym, C Lunch."
+    )
+    assert traced_choice(trace, instance) == {"Gym", "Lunch"}
+    assert labels(trace, instance) == {"A": "Gym", "B": "Call Bo", "C": "Lunch"}
+    assert labels(solver_completion(instance, "dpm"), instance) is None
+    assert [label(i) for i in (0, 25, 26, 27, 701, 702)] == ["A", "Z", "AA", "AB", "ZZ", "AAA"]
 
 
 def test_traced_choice_tells_a_right_conclusion_from_its_answer(small_instance):

@@ -51,7 +51,7 @@ def schedule_xml(events: Sequence[Event]) -> str:
     return SCHEDULE_OPEN + "".join(event_xml(e) for e in events) + SCHEDULE_CLOSE
 
 
-TRACES = ("conflicts", "dp", "dpm")  # warmstart.trace: the reasoning the solver writes before its schedule
+TRACES = ("conflicts", "dp", "dpm", "dpl")  # warmstart.trace: the reasoning the solver writes before its schedule
 # the dp traces' fixed lines, which traced_choice reads back
 BEST_HEADER = "Best by end time, in each group of overlapping events:\n"
 NO_OVERLAPS = "No overlaps: every event fits."
@@ -69,26 +69,43 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     optimum keeps; "dp" works the optimum out instead, one local step a line (_dp_lines), and ends with
     the schedule's names in one line (its Kept lines joined), which the answer then copies from just above
     it. "dpm" is "dp" with each priority marked in the start-order list and each counting line starting
-    from the event's times, so that the doubling and the count read what sits on their own line.
+    from the event's times, so that the doubling and the count read what sits on their own line. "dpl" is
+    "dpm" with a letter for each event (A, B, ... in start order): the start-order list writes it before
+    the name, every later line writes the letter alone, and the Schedule line each kept letter with its
+    name. A name is copied once into the trace, not once a line, and an unseen name miscopied there no
+    longer derails the lines that refer to it.
     """
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
     value, schedule = solve(instance)
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
+    labeled = trace == "dpl"
+    ids = {event: label(i) if labeled else event.name for i, event in enumerate(ordered)}
     lines = ["By start time:"]
     for i, event in enumerate(ordered):
-        earlier = [other.name for other in ordered[:i] if overlaps(other, event)]
+        earlier = [ids[other] for other in ordered[:i] if overlaps(other, event)]
         clash = f", overlaps {', '.join(earlier)}" if earlier else ""
-        mark = ", priority" if trace == "dpm" and event.name in instance.priorities else ""
-        lines.append(f"{event.name} {event.start}-{event.end}{mark}{clash}")
+        mark = ", priority" if trace in ("dpm", "dpl") and event.name in instance.priorities else ""
+        head = f"{ids[event]} {event.name}" if labeled else event.name
+        lines.append(f"{head} {event.start}-{event.end}{mark}{clash}")
     if trace == "conflicts":
         lines += _conflict_lines(instance, ordered, set(schedule))
     else:
-        lines += _dp_lines(instance, ordered, times=trace == "dpm")
+        lines += _dp_lines(instance, ordered, ids, times=trace in ("dpm", "dpl"))
     lines.append(f"Total weighted duration: {value}.")
     if trace != "conflicts":
-        lines.append(f"{SCHEDULE_LINE}{', '.join(e.name for e in schedule)}.")
+        kept = (f"{ids[e]} {e.name}" if labeled else e.name for e in schedule)
+        lines.append(f"{SCHEDULE_LINE}{', '.join(kept)}.")
     return "<think>" + "\n".join(lines) + "</think>\n" + schedule_xml(schedule)
+
+
+def label(index: int) -> str:
+    """The dpl trace's name for the index-th event in start order: A to Z, then AA, AB, ..."""
+    text, index = "", index + 1
+    while index:
+        index, letter = divmod(index - 1, 26)
+        text = chr(ord("A") + letter) + text
+    return text
 
 
 def _conflict_lines(instance: Instance, ordered: list[Event], chosen: set[Event]) -> list[str]:
@@ -116,7 +133,7 @@ def overlap_groups(ordered: list[Event]) -> list[list[Event]]:
     return groups
 
 
-def worked_duration(instance: Instance, event: Event, times: bool = False) -> str:
+def worked_duration(instance: Instance, event: Event, times: bool = False, ident: str | None = None) -> str:
     """An event's weighted duration, counted from its start in whole hours, then quarters, then the rest
     (each step one addition a small model can copy), doubled for a priority. Written directly, 82% of the
     weights in a warm-started SmolLM2-135M's traces were wrong (docs/results-gpu.md, attempt 13)."""
@@ -128,12 +145,12 @@ def worked_duration(instance: Instance, event: Event, times: bool = False) -> st
     if at < event.end_min:
         steps.append(f"{event.end} is {event.duration}")
     span = f" {event.start}-{event.end}" if times else ""
-    text = f"{event.name}{span}: {', '.join(steps) or '0'} min"
+    text = f"{ident or event.name}{span}: {', '.join(steps) or '0'} min"
     weight = instance.weight(event)
     return text + (f", x{weight} = {weight * event.duration}." if weight != 1 else ".")
 
 
-def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> list[str]:
+def _dp_lines(instance: Instance, ordered: list[Event], ids: dict[Event, str], times: bool = False) -> list[str]:
     """solve()'s recurrence inside each overlap group: first each event's weighted time, worked out; then,
     run by run in start order, one event a line in end order: its weighted time plus the best before its
     start (the last line ending by then), against the line above, and the events that best keeps, copied
@@ -141,36 +158,37 @@ def _dp_lines(instance: Instance, ordered: list[Event], times: bool = False) -> 
     the group's optimum (solve()'s choice, ties included). A Kept line closes each run, an event alone
     included, so that the schedule is those lines joined: with the kept events only on each group's last
     line, a full dpm warm-start's Schedule line listed its groups' conclusion in 207 of the 433 traces
-    that concluded an optimum (docs/results-gpu.md, attempt 16; 847 of 847 with the Kept lines, 18)."""
+    that concluded an optimum (docs/results-gpu.md, attempt 16; 847 of 847 with the Kept lines, 18).
+    `ids` names each event in these lines: its name, or its dpl letter."""
     runs = overlap_groups(ordered)
     groups = [g for g in runs if len(g) > 1]
     if not groups:
         return [NO_OVERLAPS]
     lines = ["Weighted minutes of the overlapping events:"]
-    lines += [worked_duration(instance, event, times) for group in groups for event in group]
+    lines += [worked_duration(instance, event, times, ids[event]) for group in groups for event in group]
     lines.append(BEST_HEADER.rstrip("\n"))
     for group in runs:
         if len(group) == 1:
-            lines.append(f"{KEPT_LINE}{group[0].name}.")
+            lines.append(f"{KEPT_LINE}{ids[group[0]]}.")
             continue
         by_end = sorted(group, key=lambda e: (e.end_min, e.start_min, e.name))
         best: list[tuple[int, list[str]]] = []
         for j, event in enumerate(by_end):
             weighted = instance.weight(event) * event.duration
             before = [k for k in range(j) if by_end[k].end_min <= event.start_min]
-            text = f"{event.name} {weighted}: "
+            text = f"{ids[event]} {weighted}: "
             if before:
                 value, kept = best[before[-1]]
-                text += f"{weighted} + {value} after {by_end[before[-1]].name} = {weighted + value}"
-                taken = (weighted + value, [*kept, event.name])
+                text += f"{weighted} + {value} after {ids[by_end[before[-1]]]} = {weighted + value}"
+                taken = (weighted + value, [*kept, ids[event]])
             else:
                 text += str(weighted)
-                taken = (weighted, [event.name])
+                taken = (weighted, [ids[event]])
             best.append(best[-1] if j and best[-1][0] > taken[0] else taken)
             if j:
                 text += f" vs {best[-2][0]}"
             lines.append(f"{text}, keep {', '.join(best[-1][1])}.")
-        lines.append(f"{KEPT_LINE}{', '.join(e.name for e in group if e.name in best[-1][1])}.")
+        lines.append(f"{KEPT_LINE}{', '.join(ids[e] for e in group if ids[e] in best[-1][1])}.")
     return lines
 
 
@@ -179,14 +197,24 @@ def reasoning(completion: str) -> str:
     return completion.split("</think>")[0]
 
 
+def labels(completion: str, instance: Instance) -> dict[str, str] | None:
+    """A dpl trace's letters -> the instance's names (the letters the solver gives them); None when the
+    trace does not letter its events (its start-order list does not begin with A and the first name)."""
+    ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
+    if not ordered or f"By start time:\nA {ordered[0].name} " not in reasoning(completion):
+        return None
+    return {label(i): event.name for i, event in enumerate(ordered)}
+
+
 def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:
     """The weighted durations a completion's trace states for the instance's events, in any trace's
-    form ("Name (90) overlaps", "Name 90: ...", "Name[ 10:00-10:45]: ... is 45 min, x2 = 90."), to check a model's
-    arithmetic against Instance.weight(e) * e.duration."""
+    form ("Name (90) overlaps", "Name 90: ...", "Name[ 10:00-10:45]: ... is 45 min, x2 = 90.", a dpl
+    trace's letter in place of the name), to check a model's arithmetic against Instance.weight(e) * e.duration."""
     trace = reasoning(completion)
+    letters = {name: letter for letter, name in (labels(completion, instance) or {}).items()}
     found = []
     for event in instance.events:
-        name = re.escape(event.name)
+        name = re.escape(letters.get(event.name, event.name))
         for pattern in (
             rf"(?:^|\n){name} \((\d+)\) overlaps",
             rf" overlaps {name} \((\d+)\):",
@@ -206,11 +234,14 @@ def _names(listed: str) -> list[str]:
     return listed.split(", ") if listed else []
 
 
-def schedule_line(completion: str) -> list[str] | None:
-    """The names a dp-form trace's Schedule line lists, in its order; None for a trace without one."""
+def schedule_line(completion: str, instance: Instance | None = None) -> list[str] | None:
+    """The names a dp-form trace's Schedule line lists, in its order (a dpl trace's letters dropped, given
+    the instance); None for a trace without one."""
+    letters = labels(completion, instance) if instance is not None else None
     for line in reasoning(completion).split("\n"):
         if line.startswith(SCHEDULE_LINE):
-            return _names(line[len(SCHEDULE_LINE) :])
+            listed = _names(line[len(SCHEDULE_LINE) :])
+            return [item.partition(" ")[2] for item in listed] if letters else listed
     return None
 
 
@@ -227,6 +258,7 @@ def traced_choice(completion: str, instance: Instance) -> set[str] | None:
         return {e.name for e in instance.events}
     if BEST_HEADER not in trace:
         return None
+    letters = labels(completion, instance) or {}
     kept, latest = set(), None
     for line in trace.split(BEST_HEADER, 1)[1].split("\n"):
         head, keep, names = line.partition(", keep ")
@@ -239,4 +271,4 @@ def traced_choice(completion: str, instance: Instance) -> set[str] | None:
             latest = None
     if KEPT_LINE not in trace:
         kept |= {e.name for e in instance.events} - {e.name for e, _ in written_weights(completion, instance)}
-    return kept | set(latest or ())
+    return {letters.get(name, name) for name in kept | set(latest or ())}

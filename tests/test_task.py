@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dayplan.rewards import format_reward
 from dayplan.rules.solver import (
     TRACES,
+    event_letters,
     label,
     labels,
     overlap_groups,
@@ -102,7 +103,8 @@ def test_dp_trace_keeps_the_optimum_of_each_group(trace_name, instance):
     completion = solver_completion(instance, trace_name)
     trace = completion.split("</think>")[0]
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
-    ident = {e.name: label(i) if trace_name == "dpl" else e.name for i, e in enumerate(ordered)}
+    letters = event_letters(ordered) if trace_name == "dpl" else [e.name for e in ordered]
+    ident = {e.name: letter for e, letter in zip(ordered, letters)}
     groups = [g for g in overlap_groups(ordered) if len(g) > 1]
     schedule = solve(instance)[1]
     chosen = {ident[e.name] for e in schedule}
@@ -183,27 +185,44 @@ def test_dpl_trace_letters_the_events_after_the_start_order_list():
     instance = Instance.from_row(
         [["Gym", "09:00", "10:00"], ["Call Bo", "09:30", "11:00"], ["Lunch", "11:00", "12:00"]], ["Gym"]
     )
+    a, b, c = event_letters(sorted(instance.events, key=lambda e: e.start_min))
     trace = solver_completion(instance, "dpl").split("</think>")[0]
     assert trace == (
         "<think>By start time:\n"
-        "A Gym 09:00-10:00, priority\n"
-        "B Call Bo 09:30-11:00, overlaps A\n"
-        "C Lunch 11:00-12:00\n"
+        f"{a} Gym 09:00-10:00, priority\n"
+        f"{b} Call Bo 09:30-11:00, overlaps {a}\n"
+        f"{c} Lunch 11:00-12:00\n"
         "Weighted minutes of the overlapping events:\n"
-        "A 09:00-10:00: 10:00 is 60 min, x2 = 120.\n"
-        "B 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
+        f"{a} 09:00-10:00: 10:00 is 60 min, x2 = 120.\n"
+        f"{b} 09:30-11:00: 10:30 is 60, 10:45 is 75, 11:00 is 90 min.\n"
         "Best by end time, in each group of overlapping events:\n"
-        "A 120: 120, keep A.\n"
-        "B 90: 90 vs 120, keep A.\n"
-        "Kept: A.\n"
-        "Kept: C.\n"
+        f"{a} 120: 120, keep {a}.\n"
+        f"{b} 90: 90 vs 120, keep {a}.\n"
+        f"Kept: {a}.\n"
+        f"Kept: {c}.\n"
         "Total weighted duration: 180.\n"
-        "Schedule: A Gym, C Lunch."
+        f"Schedule: {a} Gym, {c} Lunch."
     )
     assert traced_choice(trace, instance) == {"Gym", "Lunch"}
-    assert labels(trace, instance) == {"A": "Gym", "B": "Call Bo", "C": "Lunch"}
+    assert labels(trace, instance) == {a: "Gym", b: "Call Bo", c: "Lunch"}
+    assert labels(trace.replace(f"{a} Gym", "Q Gym").replace(f"{b} Call", "R Call"), instance)["R"] == "Call Bo"
     assert labels(solver_completion(instance, "dpm"), instance) is None
     assert [label(i) for i in (0, 25, 26, 27, 701, 702)] == ["A", "Z", "AA", "AB", "ZZ", "AAA"]
+
+
+def test_dpl_letters_run_on_from_a_letter_the_events_pick_and_wrap_round():
+    """Consecutive letters, Z then A, from a first letter that varies with the events: every letter
+    appears in every place, so no letter marks the last event of the training instances."""
+    firsts = set()
+    for n in range(60):
+        events = [Event(f"Task {n} {i}", format_time(60 * i), format_time(60 * i + 30)) for i in range(12)]
+        letters = event_letters(events)
+        assert len(set(letters)) == 12
+        assert all((ord(b) - ord(a)) % 26 == 1 for a, b in zip(letters, letters[1:]))
+        firsts.add(letters[0])
+    assert len(firsts) >= 20
+    many = [Event(f"E{i}", format_time(i), format_time(i + 1)) for i in range(30)]
+    assert event_letters(many)[25:28] == ["Z", "AA", "AB"]
 
 
 def test_traced_choice_tells_a_right_conclusion_from_its_answer(small_instance):

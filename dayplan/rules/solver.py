@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -70,17 +71,17 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     the schedule's names in one line (its Kept lines joined), which the answer then copies from just above
     it. "dpm" is "dp" with each priority marked in the start-order list and each counting line starting
     from the event's times, so that the doubling and the count read what sits on their own line. "dpl" is
-    "dpm" with a letter for each event (A, B, ... in start order): the start-order list writes it before
-    the name, every later line writes the letter alone, and the Schedule line each kept letter with its
-    name. A name is copied once into the trace, not once a line, and an unseen name miscopied there no
-    longer derails the lines that refer to it.
+    "dpm" with a letter for each event (event_letters): the start-order list writes it before the name,
+    every later line writes the letter alone, and the Schedule line each kept letter with its name. A name
+    is copied once into the trace, not once a line, and an unseen name miscopied there no longer derails
+    the lines that refer to it.
     """
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
     value, schedule = solve(instance)
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
     labeled = trace == "dpl"
-    ids = {event: label(i) if labeled else event.name for i, event in enumerate(ordered)}
+    ids = dict(zip(ordered, event_letters(ordered) if labeled else [e.name for e in ordered]))
     lines = ["By start time:"]
     for i, event in enumerate(ordered):
         earlier = [ids[other] for other in ordered[:i] if overlaps(other, event)]
@@ -99,8 +100,20 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     return "<think>" + "\n".join(lines) + "</think>\n" + schedule_xml(schedule)
 
 
+def event_letters(ordered: Sequence[Event]) -> list[str]:
+    """The dpl trace's letters for events in start order: consecutive letters from one the instance's
+    events pick, Z wrapping round to A. Always from A, the last event of the 4-8-event training instances
+    would always be D to H, and a warm-start learnt to stop there: it dropped the 9th to 12th events of
+    the larger instances from its groups. Past 26 events: A to Z, then AA, AB, ... (label)."""
+    if len(ordered) > 26:
+        return [label(i) for i in range(len(ordered))]
+    events = "\n".join(f"{e.name} {e.start}-{e.end}" for e in ordered)
+    first = int.from_bytes(hashlib.sha256(events.encode()).digest()[:4], "big") % 26
+    return [chr(ord("A") + (first + i) % 26) for i in range(len(ordered))]
+
+
 def label(index: int) -> str:
-    """The dpl trace's name for the index-th event in start order: A to Z, then AA, AB, ..."""
+    """The index-th of A to Z, then AA, AB, ..."""
     text, index = "", index + 1
     while index:
         index, letter = divmod(index - 1, 26)
@@ -198,12 +211,15 @@ def reasoning(completion: str) -> str:
 
 
 def labels(completion: str, instance: Instance) -> dict[str, str] | None:
-    """A dpl trace's letters -> the instance's names (the letters the solver gives them); None when the
-    trace does not letter its events (its start-order list does not begin with A and the first name)."""
+    """A dpl trace's letters -> the instance's names: the letter that starts each line of the trace's
+    start-order list names the event in that place; None when the trace does not letter its events (its
+    list does not begin with a letter and the first event's name)."""
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
-    if not ordered or f"By start time:\nA {ordered[0].name} " not in reasoning(completion):
+    listed = reasoning(completion).partition("By start time:\n")[2].split("\n")[: len(ordered)]
+    if not ordered or not re.match(rf"[A-Z]+ {re.escape(ordered[0].name)} ", listed[0]):
         return None
-    return {label(i): event.name for i, event in enumerate(ordered)}
+    letters = (line.partition(" ")[0] for line in listed)
+    return {letter: event.name for letter, event in zip(letters, ordered) if re.fullmatch("[A-Z]+", letter)}
 
 
 def written_weights(completion: str, instance: Instance) -> list[tuple[Event, int]]:

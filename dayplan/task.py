@@ -37,6 +37,7 @@ from dayplan.rules.problem import (
 from dayplan.rules.prompt import SYSTEM_PROMPT, USER_PROMPT_HEADER, chat_messages, user_prompt
 from dayplan.rules.solver import (
     TRACES,
+    labels,
     optimal_score,
     schedule_line,
     schedule_xml,
@@ -71,6 +72,7 @@ __all__ = [
     "is_grounded",
     "judge",
     "known_and_unique",
+    "labels",
     "optimal_score",
     "overlaps",
     "parse_events",

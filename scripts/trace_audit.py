@@ -30,6 +30,7 @@ from dayplan.task import (
     Instance,
     completion_text,
     judge,
+    labels,
     schedule_line,
     schedule_xml,
     solver_completion,
@@ -48,9 +49,13 @@ def is_optimal_choice(names: set[str], instance: Instance) -> bool:
 def first_departure(text: str, instance: Instance, trace: str) -> str:
     """Where a completion's lines first differ from the solver's answer in the same trace form: the section
     (the header line above, or the line's own label: Kept, Total, Schedule); in the start-order list, whether
-    the event itself is wrong (name, times, a skipped line), the earlier events it overlaps, or its priority."""
+    the event itself is wrong (name, times, a skipped line), the earlier events it overlaps, or its priority.
+    A dpl trace is held to the letters its own list gives the events, when it gives each a distinct one."""
     section = "before the trace"
-    for want, got in zip_longest(solver_completion(instance, trace).splitlines(), text.splitlines(), fillvalue=""):
+    own = labels(text, instance) if trace == "dpl" else None
+    letters = list(own) if own and len(own) == len(instance.events) else None
+    reference = solver_completion(instance, trace, letters)
+    for want, got in zip_longest(reference.splitlines(), text.splitlines(), fillvalue=""):
         if want.endswith(":"):
             section = want.removeprefix("<think>").removesuffix(":").split(",")[0]
         if want == got:

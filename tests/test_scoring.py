@@ -302,3 +302,15 @@ def test_trace_audit_finds_where_an_answer_leaves_the_trace(trace_audit, small_i
     result = trace_audit.audit([instance_row(small_instance)] * 2, completions, "dpm")
     assert result["first departures"] == {"Kept": 1}
     assert result["by events"] == {len(small_instance.events): [1, 2]}
+
+
+def test_trace_audit_holds_a_dpl_trace_to_its_own_letters(trace_audit, small_instance):
+    """A dpl trace whose letters are not the solver's leaves the trace where its reasoning does, not at
+    its first letter; one that skips an event in its list leaves it there."""
+    own = solver_completion(small_instance, "dpl", ["X", "Y", "Z"])
+    assert trace_audit.first_departure(own, small_instance, "dpl") == "none"
+    assert trace_audit.first_departure(own.replace("Kept: X.", "Kept: Y."), small_instance, "dpl") == "Kept"
+    skipped = "\n".join(line for line in own.split("\n") if not line.startswith("Y "))
+    assert (
+        trace_audit.first_departure(skipped, small_instance, "dpl") == "By start time: the event (name, times, order)"
+    )

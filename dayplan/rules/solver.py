@@ -60,7 +60,7 @@ KEPT_LINE = "Kept: "
 SCHEDULE_LINE = "Schedule: "
 
 
-def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
+def solver_completion(instance: Instance, trace: str = "conflicts", letters: Sequence[str] | None = None) -> str:
     """A short, correct reasoning trace and the optimal schedule, in the exact output format.
 
     Both traces first walk the events in start order, each with the earlier events it overlaps, so that
@@ -74,14 +74,15 @@ def solver_completion(instance: Instance, trace: str = "conflicts") -> str:
     "dpm" with a letter for each event (event_letters): the start-order list writes it before the name,
     every later line writes the letter alone, and the Schedule line each kept letter with its name. A name
     is copied once into the trace, not once a line, and an unseen name miscopied there no longer derails
-    the lines that refer to it.
+    the lines that refer to it. `letters`: dpl's letters in start order in place of event_letters' (a
+    model's own, to compare its trace line by line).
     """
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
     value, schedule = solve(instance)
     ordered = sorted(instance.events, key=lambda e: (e.start_min, e.end_min))
     labeled = trace == "dpl"
-    ids = dict(zip(ordered, event_letters(ordered) if labeled else [e.name for e in ordered]))
+    ids = dict(zip(ordered, (letters or event_letters(ordered)) if labeled else [e.name for e in ordered]))
     lines = ["By start time:"]
     for i, event in enumerate(ordered):
         earlier = [ids[other] for other in ordered[:i] if overlaps(other, event)]

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from dayplan.constrain import Constraint
 from dayplan.dataset import rows_fingerprint
 from dayplan.inference import (
@@ -145,6 +147,7 @@ class VllmEngine:
 
         self.llm = LLM(**vllm_llm_kwargs(model_dir, evaluate))
         self.settings = settings
+        self.calls = 0  # request ids stay unique across the models one engine answers for
 
     def swap(self, model_dir: str) -> None:
         folder = str(Path(model_dir).resolve())  # the workers' working directory need not be ours
@@ -166,10 +169,19 @@ class VllmEngine:
             raise ModelLoadError(f"{model_dir}: the engine refused to reset its prefix cache after the swap")
 
     def generate(self, conversations: Sequence[list[dict]]) -> Iterator[str]:
-        """All completions in one call (vLLM batches internally); constrained: one SamplingParams a conversation."""
+        """Every conversation queued at once (vLLM batches them), each completion yielded in order as soon as
+        it and those before it are done, so that the caller saves it (llm.chat would return them only all
+        together, and a run killed half-way would keep none). Constrained: one SamplingParams a conversation."""
         sampling = vllm_sampling_params(self.settings, conversations)
-        for output in self.llm.chat(list(conversations), sampling, use_tqdm=True):
-            yield output.outputs[0].text
+        params = sampling if isinstance(sampling, list) else [sampling] * len(conversations)
+        tokenizer, engine = self.llm.get_tokenizer(), self.llm.llm_engine
+        self.calls += 1
+        ids = [f"{self.calls}-{i}" for i in range(len(conversations))]
+        for request, conversation, request_params in zip(ids, conversations, params):
+            text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+            prompt = {"prompt_token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]}
+            engine.add_request(request, prompt, request_params)
+        yield from in_request_order(engine, ids)
 
     def close(self) -> None:
         # V1 runs the engine core in a child process: shutting it down frees the GPU for the next engine
@@ -178,6 +190,30 @@ class VllmEngine:
             shutdown()
         del self.llm
         gc.collect()
+
+
+def in_request_order(engine, ids: list[str]) -> Iterator[str]:
+    """The texts of a vLLM engine's queued requests `ids`, stepping it until each is done, in the order of
+    `ids` (requests finish out of order: a finished one waits for those before it). Requests still queued
+    when the caller stops reading are aborted."""
+    position = {request: i for i, request in enumerate(ids)}
+    finished: dict[int, str] = {}
+    given = 0
+    try:
+        with tqdm(total=len(ids), desc="completions", unit="answer") as bar:
+            while given < len(ids):
+                if not engine.has_unfinished_requests():
+                    raise RuntimeError(f"vLLM stopped with {len(ids) - given} of {len(ids)} requests unanswered")
+                for output in engine.step():
+                    if output.finished and output.request_id in position:
+                        finished[position[output.request_id]] = output.outputs[0].text
+                        bar.update()
+                while given in finished:
+                    given += 1  # counted before the yield: a caller that stops there has it
+                    yield finished.pop(given - 1)
+    finally:
+        if given < len(ids):
+            engine.abort_request(ids[given:])
 
 
 class Engines:

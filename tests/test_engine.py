@@ -201,6 +201,36 @@ def test_the_stage_takes_both_name_and_model_or_neither(monkeypatch, capsys):
 # --- the vLLM path's calls, with a stand-in vllm module (as tests/test_launch.py): no vLLM or GPU here -----
 
 
+class StandInEngine:
+    """vLLM's LLMEngine as the engine drives it: queued requests, two finished a step, the later first."""
+
+    def __init__(self, calls: list):
+        self.queued, self.calls = [], calls
+        self.engine_core = SimpleNamespace(shutdown=lambda: calls.append("shutdown"))
+
+    def add_request(self, request_id, prompt, params):
+        self.queued.append((request_id, prompt["prompt_token_ids"]))
+
+    def has_unfinished_requests(self):
+        return bool(self.queued)
+
+    def step(self):
+        done, self.queued = self.queued[:2][::-1], self.queued[2:]
+        return [SimpleNamespace(request_id=r, finished=True, outputs=[SimpleNamespace(text=f"answer to {ids}")])
+                for r, ids in done]  # fmt: skip
+
+    def abort_request(self, request_ids):
+        self.calls.append(("abort", list(request_ids)))
+
+
+class StandInTokenizer:
+    def apply_chat_template(self, conversation, tokenize, add_generation_prompt):
+        return conversation[-1]["content"]
+
+    def __call__(self, text, add_special_tokens):
+        return {"input_ids": [len(text)]}
+
+
 class StandInLLM:
     """Records what the engine asks of vLLM; `unset` is what each worker's load_folder_weights returns."""
 
@@ -209,8 +239,11 @@ class StandInLLM:
 
     def __init__(self, **kwargs):
         self.kwargs, self.calls = kwargs, []
-        self.llm_engine = SimpleNamespace(engine_core=SimpleNamespace(shutdown=lambda: self.calls.append("shutdown")))
+        self.llm_engine = StandInEngine(self.calls)
         StandInLLM.built.append(self)
+
+    def get_tokenizer(self):
+        return StandInTokenizer()
 
     def collective_rpc(self, method, args=()):
         self.calls.append((method, args))
@@ -238,7 +271,8 @@ def vllm_engines() -> Engines:
     evaluate = SimpleNamespace(
         **vars(EVALUATE), max_model_len=2048, tensor_parallel_size=1, enforce_eager=True, max_num_seqs=None
     )
-    return Engines({"backend": "vllm", "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0}, evaluate)
+    settings = {"backend": "vllm", "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "decoding": "free"}
+    return Engines(settings, evaluate)
 
 
 def test_vllm_swaps_in_every_worker_then_resets_the_prefix_cache(models, stand_in_vllm):
@@ -257,3 +291,16 @@ def test_vllm_weights_left_unset_are_a_one_line_error(models, stand_in_vllm, mon
     engines.load("first", models["first"])
     with pytest.raises(ModelLoadError, match=r"^\S+second: cannot swap its weights into the engine \(1 param"):
         engines.load("second", models["second"])
+
+
+def test_vllm_answers_come_in_order_as_they_finish_and_the_rest_is_aborted(models, stand_in_vllm):
+    """Requests finish out of order; each answer is given once those before it are, so that the caller can
+    save it at once; when the caller stops reading (a kill), the requests still queued are aborted."""
+    engines = vllm_engines()
+    engines.load("first", models["first"])
+    conversations = [[{"role": "user", "content": "x" * n}] for n in (1, 2, 3, 4, 5)]
+    assert list(engines.generate(conversations)) == [f"answer to [{n}]" for n in (1, 2, 3, 4, 5)]
+    stream = engines.generate(conversations)
+    assert [next(stream), next(stream)] == ["answer to [1]", "answer to [2]"]
+    stream.close()
+    assert stand_in_vllm.built[0].calls == [("abort", ["2-2", "2-3", "2-4"])]

@@ -174,6 +174,7 @@ class VllmEngine:
         together, and a run killed half-way would keep none). Constrained: one SamplingParams a conversation."""
         sampling = vllm_sampling_params(self.settings, conversations)
         params = sampling if isinstance(sampling, list) else [sampling] * len(conversations)
+        report_when_done(params)
         tokenizer, engine = self.llm.get_tokenizer(), self.llm.llm_engine
         self.calls += 1
         ids = [f"{self.calls}-{i}" for i in range(len(conversations))]
@@ -190,6 +191,16 @@ class VllmEngine:
             shutdown()
         del self.llm
         gc.collect()
+
+
+def report_when_done(params: list) -> None:
+    """Have vLLM report each request once, when it is done (as llm.chat does), not after every step."""
+    try:
+        from vllm.sampling_params import RequestOutputKind
+    except ImportError:  # a vLLM without output kinds reports every step: the finished outputs still say so
+        return
+    for request_params in params:
+        request_params.output_kind = RequestOutputKind.FINAL_ONLY
 
 
 def in_request_order(engine, ids: list[str]) -> Iterator[str]:

@@ -33,6 +33,7 @@ from dayplan.inference import (
     first_line,
     generation_settings,
     partial_key,
+    prompt_token_ids,
     vllm_llm_kwargs,
     vllm_sampling_params,
 )
@@ -182,8 +183,7 @@ class VllmEngine:
         self.calls += 1
         ids = [f"{self.calls}-{i}" for i in range(len(conversations))]
         for request, conversation, request_params in zip(ids, conversations, params):
-            text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-            prompt = {"prompt_token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]}
+            prompt = {"prompt_token_ids": prompt_token_ids(tokenizer, conversation)}
             engine.add_request(request, prompt, request_params)
         yield from in_request_order(engine, ids)
 

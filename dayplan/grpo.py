@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dayplan.config import Params, TrainParams
+from dayplan.inference import prompt_token_ids
 from dayplan.rewards import REWARD_NAMES, reward_functions
 from dayplan.task import chat_messages
 
@@ -79,8 +80,7 @@ def _check_constrained_sampling(decoding: str, grpo: dict) -> None:
 
 
 def prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(prompt_token_ids(tokenizer, messages))
 
 
 def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: int | None = None, min_events: int = 0):

@@ -101,6 +101,13 @@ def vllm_constraint_class() -> tuple[str, type]:
         ) from None
 
 
+def prompt_token_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    """A conversation's prompt as the model reads it: the chat template (which writes the special tokens
+    itself, hence none added) and the assistant's header."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def vllm_sampling_params(settings: dict, conversations: Sequence[list[dict]]):
     """One SamplingParams for every conversation, or, constrained, a list of one per conversation (its own)."""
     from vllm import SamplingParams

@@ -35,6 +35,8 @@ VARIANTS = {
     "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
     # one vLLM batch of 256 completions feeds 4 optimizer steps (TRL then scores them with the old policy)
     "gen-x4": ["+train.grpo.steps_per_generation=8"],
+    # 32 prompts a step (256 completions, 8 micro-batches of 32) on 4x the rows: as many steps, 4x the data
+    "prompts-x4": ["train.grpo.gradient_accumulation_steps=8"],
     "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
     "sleep": ["+train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
@@ -46,6 +48,7 @@ VARIANTS = {
     "fsdp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/fsdp.yaml"],
     "nodes-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_node.yaml"],
 }
+ROWS_FACTOR = {"prompts-x4": 4}  # variants that take more prompts a step also take more rows
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
@@ -53,7 +56,7 @@ PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: Path) -> dict:
     params = folder / f"params-{name}.yaml"
     try:
-        write_params(params, [f"model={model}", f"train.rows={rows}", *overrides])
+        write_params(params, [f"model={model}", f"train.rows={rows * ROWS_FACTOR.get(name, 1)}", *overrides])
     except ParamsError as error:  # a variant the configuration refuses: its row says why, the others run
         return {"variant": name, "error": str(error)[:120]}
     train = load_params(params).train

@@ -162,6 +162,7 @@ class EvaluateParams(Strict):
     tensor_parallel_size: int = Field(default=1, ge=1)  # GPUs that vLLM splits one model across
     enforce_eager: bool = False  # vLLM: no CUDA graphs / torch.compile, so a faster start
     max_num_seqs: int | None = Field(default=None, ge=1)  # vLLM: sequences decoded together (None: its default)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)  # vLLM: share of each GPU it may take
 
 
 class RetrainParams(Strict):

@@ -142,6 +142,7 @@ def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dic
         "tensor_parallel_size": evaluate.tensor_parallel_size,
         "enforce_eager": evaluate.enforce_eager,
         **({"max_num_seqs": evaluate.max_num_seqs} if evaluate.max_num_seqs else {}),
+        "gpu_memory_utilization": evaluate.gpu_memory_utilization,
         "seed": evaluate.seed,
         "enable_lora": adapter is not None,
         "max_lora_rank": 64,

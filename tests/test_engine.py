@@ -269,7 +269,12 @@ def stand_in_vllm(monkeypatch):
 
 def vllm_engines() -> Engines:
     evaluate = SimpleNamespace(
-        **vars(EVALUATE), max_model_len=2048, tensor_parallel_size=1, enforce_eager=True, max_num_seqs=None
+        **vars(EVALUATE),
+        max_model_len=2048,
+        tensor_parallel_size=1,
+        enforce_eager=True,
+        max_num_seqs=None,
+        gpu_memory_utilization=0.9,
     )
     settings = {"backend": "vllm", "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "decoding": "free"}
     return Engines(settings, evaluate)

@@ -256,6 +256,12 @@ def test_max_num_seqs_reaches_the_vllm_kwargs_only_when_set(tmp_path):
     assert vllm_llm_kwargs("models/base", evaluate)["max_num_seqs"] == 512
 
 
+def test_gpu_memory_utilization_reaches_the_vllm_kwargs(tmp_path):
+    assert vllm_llm_kwargs("models/base", load_params(ROOT / "params.yaml").evaluate)["gpu_memory_utilization"] == 0.9
+    evaluate = params_with(tmp_path, evaluate={"gpu_memory_utilization": 0.15}).evaluate
+    assert vllm_llm_kwargs("models/base", evaluate)["gpu_memory_utilization"] == 0.15
+
+
 def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch):
     """A stand-in vllm module records what LLM(...) receives: no vLLM or GPU needed."""
     engines: list[dict] = []
@@ -307,7 +313,9 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     assert machines_of(config) == (2 if name == "nodes-2" else 1)
 
 
-@pytest.mark.parametrize(("name", "completions"), [("baseline", 64), ("gen-x4", 256), ("ddp-2", 128)])
+@pytest.mark.parametrize(
+    ("name", "completions"), [("baseline", 64), ("gen-x4", 256), ("prompts-x4", 256), ("ddp-2", 128)]
+)
 def test_tokens_count_each_generation_batch_once(name, completions, tmp_path):
     """The quality recipe's 32 x 2 micro-batches: a generation of 64 completions a step, one a process;
     gen-x4's batch of 256 feeds 4 optimizer steps and is logged once."""

@@ -37,6 +37,9 @@ VARIANTS = {
     "gen-x4": ["+train.grpo.steps_per_generation=8"],
     # 32 prompts a step (256 completions, 8 micro-batches of 32) on 4x the rows: as many steps, 4x the data
     "prompts-x4": ["train.grpo.gradient_accumulation_steps=8"],
+    # both: one vLLM batch of 1,024 completions for 4 steps of 32 prompts (a batch lasts as long as its
+    # longest answer, so more answers a batch is where the time is)
+    "prompts-x4-gen-x4": ["train.grpo.gradient_accumulation_steps=8", "+train.grpo.steps_per_generation=32"],
     "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
     "sleep": ["+train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
@@ -48,7 +51,7 @@ VARIANTS = {
     "fsdp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/fsdp.yaml"],
     "nodes-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_node.yaml"],
 }
-ROWS_FACTOR = {"prompts-x4": 4}  # variants that take more prompts a step also take more rows
+ROWS_FACTOR = {"prompts-x4": 4, "prompts-x4-gen-x4": 4}  # variants that take more prompts a step also take more rows
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 

@@ -314,7 +314,8 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "completions"), [("baseline", 64), ("gen-x4", 256), ("prompts-x4", 256), ("ddp-2", 128)]
+    ("name", "completions"),
+    [("baseline", 64), ("gen-x4", 256), ("prompts-x4", 256), ("prompts-x4-gen-x4", 1024), ("ddp-2", 128)],
 )
 def test_tokens_count_each_generation_batch_once(name, completions, tmp_path):
     """The quality recipe's 32 x 2 micro-batches: a generation of 64 completions a step, one a process;

@@ -286,9 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     if overrides[:1] in (["-h"], ["--help"]):
         print("usage: python -m dayplan.config [key=value | model=<name> ...]  (rewrites params.yaml from conf/)")
         return
+    from dayplan.io import atomic_path
+
     try:
-        write_params("params.yaml", overrides)
-        load_params("params.yaml")
+        with atomic_path("params.yaml") as composed:  # params.yaml is replaced only by valid params
+            write_params(composed, overrides)
+            validate(read_yaml(composed), "params.yaml")
     except ParamsError as error:
         sys.exit(f"error: {error}")
     print(f"params.yaml composed from conf/ with {overrides or 'no overrides'}")

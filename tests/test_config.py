@@ -159,6 +159,9 @@ def test_config_cli_recomposes_params(tmp_path, monkeypatch, repo_root):
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["evaluate"]["rows"] == 2
     with pytest.raises(SystemExit, match="error: .*gpt-9"):
         config.main(["model=gpt-9"])
+    with pytest.raises(SystemExit, match="error: params.yaml: evaluate.gpu_memory_utilization: .*1.5"):
+        config.main(["evaluate.gpu_memory_utilization=1.5"])
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["evaluate"]["rows"] == 2  # left as it was
 
 
 def test_params_model_round_trip():

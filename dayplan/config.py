@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dayplan.io import atomic_path
 from dayplan.rewards import REWARD_NAMES
 from dayplan.task import TRACES, parse_time
 
@@ -286,8 +287,6 @@ def main(argv: list[str] | None = None) -> None:
     if overrides[:1] in (["-h"], ["--help"]):
         print("usage: python -m dayplan.config [key=value | model=<name> ...]  (rewrites params.yaml from conf/)")
         return
-    from dayplan.io import atomic_path
-
     try:
         with atomic_path("params.yaml") as composed:  # params.yaml is replaced only by valid params
             write_params(composed, overrides)

@@ -27,19 +27,12 @@ from accelerate.commands.config.config_args import load_config_from_file
 from trl import GRPOConfig
 
 from dayplan import launch
-from dayplan.config import ParamsError, TrainParams, load_params, write_params
+from dayplan.config import ParamsError, TrainParams, compose, load_params, validate, write_params
 from dayplan.report_inputs import load_steps
 
 VARIANTS = {
     "baseline": [],
     "one-pass": ["train.grpo.per_device_train_batch_size=64", "train.grpo.gradient_accumulation_steps=1"],
-    # one vLLM batch of 256 completions feeds 4 optimizer steps (TRL then scores them with the old policy)
-    "gen-x4": ["+train.grpo.steps_per_generation=8"],
-    # 32 prompts a step (256 completions, 8 micro-batches of 32) on 4x the rows: as many steps, 4x the data
-    "prompts-x4": ["train.grpo.gradient_accumulation_steps=8"],
-    # both: one vLLM batch of 1,024 completions for 4 steps of 32 prompts (a batch lasts as long as its
-    # longest answer, so more answers a batch is where the time is)
-    "prompts-x4-gen-x4": ["train.grpo.gradient_accumulation_steps=8", "+train.grpo.steps_per_generation=32"],
     "vllm-0.5": ["train.grpo.vllm_gpu_memory_utilization=0.5"],
     "sleep": ["+train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
@@ -51,15 +44,32 @@ VARIANTS = {
     "fsdp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/fsdp.yaml"],
     "nodes-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_node.yaml"],
 }
-ROWS_FACTOR = {"prompts-x4": 4, "prompts-x4-gen-x4": 4}  # variants that take more prompts a step also take more rows
+# variants that scale the recipe's batches: (prompts a step, optimizer steps a vLLM generation), each x the
+# recipe's own. gen-x4: one generation feeds 4 steps (TRL then scores it with the old policy). prompts-x4:
+# 4x the micro-batches a step, one generation a step, on 4x the rows (as many steps, 4x the data). Both: one
+# generation 16x the recipe's (a batch lasts as long as its longest answer, so more answers a batch is where
+# the time is).
+SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
 
-def run_variant(name: str, overrides: list[str], model: str, rows: int, folder: Path) -> dict:
+def variant_overrides(name: str, model: str) -> list[str]:
+    """VARIANTS' overrides, or a SCALED variant's from the recipe's micro-batches a step."""
+    if name not in SCALED:
+        return VARIANTS[name]
+    prompts, steps = SCALED[name]
+    grpo = validate(compose([f"model={model}"]), f"model={model}").train.grpo
+    micro_batches = prompts * grpo.get("gradient_accumulation_steps", GRPOConfig.gradient_accumulation_steps)
+    overrides = [f"train.grpo.gradient_accumulation_steps={micro_batches}"]
+    return overrides + ([f"+train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
+
+
+def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
     params = folder / f"params-{name}.yaml"
     try:
-        write_params(params, [f"model={model}", f"train.rows={rows * ROWS_FACTOR.get(name, 1)}", *overrides])
+        prompts = SCALED.get(name, (1, 1))[0]  # more prompts a step, as many steps: more rows
+        write_params(params, [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model)])
     except ParamsError as error:  # a variant the configuration refuses: its row says why, the others run
         return {"variant": name, "error": str(error)[:120]}
     train = load_params(params).train
@@ -147,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
     parser.add_argument("--rows", type=int, default=64, help="train prompts a variant (x the epochs)")
-    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted([*VARIANTS, *SCALED]))
     parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
     args = parser.parse_args()
     if args.keep and args.keep.exists() and not args.keep.is_dir():
@@ -159,8 +169,8 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         results = []
         for name in args.variants:
-            results.append(run_variant(name, VARIANTS[name], args.model, args.rows, folder))
-            print(table(results[-1:]).splitlines()[-1], flush=True)
+            results.append(run_variant(name, args.model, args.rows, folder))
+            print(table(results).splitlines()[-1], flush=True)  # as it ends, against the first variant
     print(table(results))
 
 

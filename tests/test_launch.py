@@ -15,7 +15,14 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
-from benchmarks.grpo_throughput import VARIANTS, completions_per_generation, machines_of
+from benchmarks.grpo_throughput import (
+    SCALED,
+    VARIANTS,
+    completions_per_generation,
+    machines_of,
+    table,
+    variant_overrides,
+)
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.config import write_params as write_composed
@@ -300,10 +307,11 @@ def test_tensor_parallel_size_below_one_is_rejected(tmp_path):
 # --- the throughput benchmark's variants ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("name", sorted([*VARIANTS, *SCALED]))
 def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     """A variant's overrides are `dvc exp run -S` overrides: each composes into params the stages accept."""
-    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", "train.rows=32", *VARIANTS[name]])
+    overrides = variant_overrides(name, "smollm2-135m-quality")
+    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", "train.rows=32", *overrides])
     train = load_params(tmp_path / "params.yaml").train
     assert train.rows == 32
     if name.endswith("-2"):
@@ -313,12 +321,23 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     assert machines_of(config) == (2 if name == "nodes-2" else 1)
 
 
+@pytest.mark.parametrize("model", ["smollm2-135m-quality", "smollm2-135m-dpl-grpo"])
 @pytest.mark.parametrize(
     ("name", "completions"),
     [("baseline", 64), ("gen-x4", 256), ("prompts-x4", 256), ("prompts-x4-gen-x4", 1024), ("ddp-2", 128)],
 )
-def test_tokens_count_each_generation_batch_once(name, completions, tmp_path):
-    """The quality recipe's 32 x 2 micro-batches: a generation of 64 completions a step, one a process;
-    gen-x4's batch of 256 feeds 4 optimizer steps and is logged once."""
-    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", *VARIANTS[name]])
+def test_tokens_count_each_generation_batch_once(model, name, completions, tmp_path):
+    """64 completions a step in both recipes (32 x 2 and 8 x 8 micro-batches), one generation a step and a
+    process; the scaled variants scale either recipe alike, and gen-x4's batch of 256 feeds 4 optimizer
+    steps and is logged once."""
+    write_composed(tmp_path / "params.yaml", [f"model={model}", *variant_overrides(name, model)])
     assert completions_per_generation(load_params(tmp_path / "params.yaml").train) == completions
+
+
+def test_the_throughput_table_compares_every_variant_with_the_first():
+    row = {"s/step": 5.0, "tokens/s/GPU": 0.0, "peak GiB": 50.0, "reward (last quarter)": 90.0}
+    results = [row | {"variant": "baseline", "tokens/s": 4000.0}, row | {"variant": "gen-x4", "tokens/s": 6000.0}]
+    results.append({"variant": "liger", "error": "liger-kernel is not installed"})
+    lines = table(results).splitlines()
+    assert lines[3].startswith("| gen-x4 | 5.00 | 6,000 |") and "| 1.50x |" in lines[3]
+    assert lines[4] == "| liger | failed: liger-kernel is not installed | | | | | |"

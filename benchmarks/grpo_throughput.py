@@ -62,7 +62,7 @@ def variant_overrides(name: str, model: str) -> list[str]:
     grpo = validate(compose([f"model={model}"]), f"model={model}").train.grpo
     micro_batches = prompts * grpo.get("gradient_accumulation_steps", GRPOConfig.gradient_accumulation_steps)
     overrides = [f"train.grpo.gradient_accumulation_steps={micro_batches}"]
-    return overrides + ([f"+train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
+    return overrides + ([f"++train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
 
 
 def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:

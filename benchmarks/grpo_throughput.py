@@ -50,6 +50,7 @@ VARIANTS = {
 # generation 16x the recipe's (a batch lasts as long as its longest answer, so more answers a batch is where
 # the time is).
 SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
+NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
@@ -157,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
     parser.add_argument("--rows", type=int, default=64, help="train prompts a variant (x the epochs)")
-    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=sorted([*VARIANTS, *SCALED]))
+    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=NAMES)
     parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
     args = parser.parse_args()
     if args.keep and args.keep.exists() and not args.keep.is_dir():

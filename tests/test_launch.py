@@ -16,8 +16,7 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
 from benchmarks.grpo_throughput import (
-    SCALED,
-    VARIANTS,
+    NAMES,
     completions_per_generation,
     machines_of,
     table,
@@ -307,7 +306,7 @@ def test_tensor_parallel_size_below_one_is_rejected(tmp_path):
 # --- the throughput benchmark's variants ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted([*VARIANTS, *SCALED]))
+@pytest.mark.parametrize("name", NAMES)
 def test_every_throughput_variant_composes_valid_params(name, tmp_path):
     """A variant's overrides are `dvc exp run -S` overrides: each composes into params the stages accept."""
     overrides = variant_overrides(name, "smollm2-135m-quality")

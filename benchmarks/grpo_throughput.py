@@ -2,12 +2,13 @@
 
     python -m benchmarks.grpo_throughput --model smollm2-135m-quality --rows 64 [--variants baseline one-pass]
     python -m benchmarks.grpo_throughput --rows 32 --variants baseline ddp-2 zero3-2 fsdp-2 nodes-2   # 2 GPUs
+    python -m benchmarks.grpo_throughput --rows 32 --variants baseline prompts-x4-gen-x4+liger   # combined
 
-Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as
-`dvc exp run -S` takes them) from the same models/warmstart and data/train.parquet, each into a folder of
-its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions' lengths
-from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the first
-variant, the stage's peak GPU allocation, and the mean reward of the last quarter of the steps (late
+Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as `dvc exp
+run -S` takes them; `a+b` takes a's and b's) from the same models/warmstart and data/train.parquet, each into
+a folder of its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions'
+lengths from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the
+first variant, the stage's peak GPU allocation, and the mean reward of the last quarter of the steps (late
 reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
 The `-2` variants train with 2 processes, one a GPU (README "Scaling out"); `nodes-2` starts them as two
 machines would, two `accelerate launch` with the multi-node config, one GPU each, on 127.0.0.1.
@@ -50,13 +51,25 @@ VARIANTS = {
 # generation 16x the recipe's (a batch lasts as long as its longest answer, so more answers a batch is where
 # the time is).
 SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
-NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes
+NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes, alone or joined by "+"
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
 
+def variant_name(name: str) -> str:
+    """--variants' check: known names joined by "+", at most one of them SCALED (each sets the batches)."""
+    parts = name.split("+")
+    if unknown := [part for part in parts if part not in NAMES]:
+        raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r}: choose from {', '.join(NAMES)}")
+    if sum(part in SCALED for part in parts) > 1:
+        raise argparse.ArgumentTypeError(f"{name}: at most one of {', '.join(SCALED)}")
+    return name
+
+
 def variant_overrides(name: str, model: str) -> list[str]:
-    """VARIANTS' overrides, or a SCALED variant's from the recipe's micro-batches a step."""
+    """The overrides of each "+"-joined part: VARIANTS', or a SCALED one's from the recipe's micro-batches."""
+    if "+" in name:
+        return [override for part in name.split("+") for override in variant_overrides(part, model)]
     if name not in SCALED:
         return VARIANTS[name]
     prompts, steps = SCALED[name]
@@ -69,7 +82,7 @@ def variant_overrides(name: str, model: str) -> list[str]:
 def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
     params = folder / f"params-{name}.yaml"
     try:
-        prompts = SCALED.get(name, (1, 1))[0]  # more prompts a step, as many steps: more rows
+        prompts = max(SCALED.get(part, (1, 1))[0] for part in name.split("+"))  # more prompts a step: more rows
         write_params(params, [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model)])
     except ParamsError as error:  # a variant the configuration refuses: its row says why, the others run
         return {"variant": name, "error": str(error)[:120]}
@@ -158,7 +171,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
     parser.add_argument("--rows", type=int, default=64, help="train prompts a variant (x the epochs)")
-    parser.add_argument("--variants", nargs="+", default=["baseline", "one-pass"], choices=NAMES)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["baseline", "one-pass"],
+        type=variant_name,
+        help=f"variants, one or several joined by '+': {', '.join(NAMES)}",
+    )
     parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
     args = parser.parse_args()
     if args.keep and args.keep.exists() and not args.keep.is_dir():

@@ -134,6 +134,20 @@ def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], s
     yield from TransformersEngine(model_dir, settings, batch_size).generate(conversations)
 
 
+def check_tensor_parallel(models: dict[str, str], size: int) -> None:
+    """vLLM splits the attention heads across the GPUs, so the size must divide every local model's head count
+    (SmolLM2-135M has 9: 2 GPUs cannot serve it). Checked before any engine starts; Hub ids are vLLM's to check."""
+    for model in models.values():
+        config = Path(model) / "config.json"
+        heads = json.loads(config.read_text()).get("num_attention_heads") if config.is_file() else None
+        if heads and heads % size:
+            sizes = ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0)
+            raise ModelLoadError(
+                f"evaluate.tensor_parallel_size={size} does not divide the {heads} attention heads of {model}: "
+                f"use one of {sizes}"
+            )
+
+
 def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dict:
     """vLLM's LLM(...) arguments from the evaluate params (kept apart so that tests need no vLLM)."""
     return {

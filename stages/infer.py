@@ -21,7 +21,7 @@ from dayplan.config import load_params_or_exit
 from dayplan.constrain import GrammarError
 from dayplan.dataset import read_rows
 from dayplan.engine import evaluate_models
-from dayplan.inference import ModelLoadError, pick_backend
+from dayplan.inference import ModelLoadError, check_tensor_parallel, pick_backend
 
 
 def read_split(path: Path, limit: int | None) -> list[dict]:
@@ -46,6 +46,8 @@ def main() -> None:
     rows = {split: read_split(args.data / f"{split}.parquet", params.evaluate.rows) for split in args.splits}
     backend = pick_backend(params.evaluate.backend)
     try:
+        if backend == "vllm":
+            check_tensor_parallel(models, params.evaluate.tensor_parallel_size)
         # partial files sit beside the output folder, which DVC empties before it reruns the stage
         evaluate_models(models, rows, params.evaluate, backend, args.out, args.out.parent / ".partial")
     except (ModelLoadError, GrammarError) as error:

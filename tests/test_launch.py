@@ -5,6 +5,8 @@ No test here has several GPUs: one runs the launcher for real, with one process 
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
@@ -20,12 +22,13 @@ from benchmarks.grpo_throughput import (
     completions_per_generation,
     machines_of,
     table,
+    variant_name,
     variant_overrides,
 )
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.config import write_params as write_composed
-from dayplan.inference import generate_vllm, vllm_llm_kwargs
+from dayplan.inference import ModelLoadError, check_tensor_parallel, generate_vllm, vllm_llm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = sorted((ROOT / "recipes/accelerate").glob("*.yaml"))
@@ -298,6 +301,15 @@ def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch
     assert engines == [vllm_llm_kwargs("models/base", evaluate)] and engines[0]["tensor_parallel_size"] == 4
 
 
+def test_a_tensor_parallel_size_that_splits_no_model_evenly_is_one_line_before_any_engine(tmp_path):
+    """SmolLM2-135M's 9 heads: 3 GPUs serve it, 2 do not; a Hub id is left to vLLM."""
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 9, "num_key_value_heads": 3}))
+    models = {"warmstart": str(tmp_path), "baseline": "Qwen/Qwen2.5-Coder-14B-Instruct"}
+    check_tensor_parallel(models, 3)
+    with pytest.raises(ModelLoadError, match=r"=2 does not divide the 9 attention heads of .*: use one of 1, 3, 9$"):
+        check_tensor_parallel(models, 2)
+
+
 def test_tensor_parallel_size_below_one_is_rejected(tmp_path):
     with pytest.raises(ParamsError, match="evaluate.tensor_parallel_size"):
         params_with(tmp_path, evaluate={"tensor_parallel_size": 0})
@@ -331,6 +343,24 @@ def test_tokens_count_each_generation_batch_once(model, name, completions, tmp_p
     steps and is logged once."""
     write_composed(tmp_path / "params.yaml", [f"model={model}", *variant_overrides(name, model)])
     assert completions_per_generation(load_params(tmp_path / "params.yaml").train) == completions
+
+
+def test_joined_variants_take_every_part_s_overrides(tmp_path):
+    """prompts-x4-gen-x4+liger: the scaled batches (1,024 completions a generation) and Liger's loss."""
+    name = variant_name("prompts-x4-gen-x4+liger")
+    write_composed(
+        tmp_path / "params.yaml", ["model=smollm2-135m-quality", *variant_overrides(name, "smollm2-135m-quality")]
+    )
+    train = load_params(tmp_path / "params.yaml").train
+    assert train.grpo["use_liger_kernel"] is True and completions_per_generation(train) == 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("baseline+nope", "unknown variant 'nope'"), ("gen-x4+prompts-x4", "at most one of")]
+)
+def test_a_variant_name_the_benchmark_cannot_run_is_refused(name, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        variant_name(name)
 
 
 def test_the_throughput_table_compares_every_variant_with_the_first():

@@ -345,7 +345,7 @@ def test_tokens_count_each_generation_batch_once(model, name, completions, tmp_p
     assert completions_per_generation(load_params(tmp_path / "params.yaml").train) == completions
 
 
-def test_joined_variants_take_every_part_s_overrides(tmp_path):
+def test_joined_variants_take_the_overrides_of_every_part(tmp_path):
     """prompts-x4-gen-x4+liger: the scaled batches (1,024 completions a generation) and Liger's loss."""
     name = variant_name("prompts-x4-gen-x4+liger")
     write_composed(

@@ -134,17 +134,27 @@ def generate_transformers(model_dir: str, conversations: Sequence[list[dict]], s
     yield from TransformersEngine(model_dir, settings, batch_size).generate(conversations)
 
 
+def tensor_parallel_sizes(heads: int, kv_heads: int) -> list[int]:
+    """The GPU counts vLLM can split a model across: each takes as many attention heads, and the key-value
+    heads are split as evenly or copied whole (SmolLM2-135M, 9 and 3: 1, 3, 9; Qwen2.5-Coder-7B, 28 and 4:
+    1, 2, 4, 28)."""
+    return [n for n in range(1, heads + 1) if heads % n == 0 and (kv_heads % n == 0 or n % kv_heads == 0)]
+
+
 def check_tensor_parallel(models: dict[str, str], size: int) -> None:
-    """vLLM splits the attention heads across the GPUs, so the size must divide every local model's head count
-    (SmolLM2-135M has 9: 2 GPUs cannot serve it). Checked before any engine starts; Hub ids are vLLM's to check."""
+    """evaluate.tensor_parallel_size against every local model's heads, before any engine starts (vLLM would
+    stop after loading); Hub ids are vLLM's to check."""
     for model in models.values():
         config = Path(model) / "config.json"
-        heads = json.loads(config.read_text()).get("num_attention_heads") if config.is_file() else None
-        if heads and heads % size:
-            sizes = ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0)
+        if not config.is_file():
+            continue
+        shape = json.loads(config.read_text())
+        heads = shape.get("num_attention_heads")
+        kv_heads = shape.get("num_key_value_heads") or heads
+        if heads and size not in (sizes := tensor_parallel_sizes(heads, kv_heads)):
             raise ModelLoadError(
-                f"evaluate.tensor_parallel_size={size} does not divide the {heads} attention heads of {model}: "
-                f"use one of {sizes}"
+                f"evaluate.tensor_parallel_size={size} cannot split the {heads} attention heads ({kv_heads} "
+                f"key-value) of {model}: use one of {', '.join(map(str, sizes))}"
             )
 
 

@@ -7,11 +7,15 @@ on a host without a network (docs/offline-install.md).
 
     python scripts/gpu_check.py [--variants qlora bf16] [--out DIR]
     python scripts/gpu_check.py --memory-7b [24 48 80]   # after a check: README's 7B settings, measured
+    python scripts/gpu_check.py --tensor-parallel-7b 1 2  # 2 GPUs: the infer stage split across them
 
 --memory-7b sizes the qwen2.5-coder-7b configuration without downloading it: a randomly initialised model
 of Qwen2.5-Coder-7B-Instruct's shape (7.6B parameters, vocabulary 152,064; SmolLM2's tokenizer padded to
 that size) runs one GRPO step of the train stage with each card's settings (CARDS). Random weights rarely
 emit the end token, so nearly every completion runs to the limit: the worst case a real model can reach.
+--tensor-parallel-7b runs the infer stage on the same random model once a tensor-parallel size (its 28 attention
+heads and 4 key-value heads split across 1, 2 or 4 GPUs; SmolLM2-135M's 9 and 3 across no 2), free decoding on
+TP_ROWS test rows, and prints new tokens/s with the engine's start and the peak memory of the GPUs used.
 
 Both write models/, data/, reports/ and params.gpu-*.yaml in this checkout: run them in a checkout of their
 own (`git worktree add ../gpu-check`) where the pipeline's outputs matter.
@@ -52,6 +56,13 @@ QWEN25_7B = dict(  # Qwen/Qwen2.5-Coder-7B-Instruct's config.json, the shape onl
     rms_norm_eps=1e-6, tie_word_embeddings=False,
 )  # fmt: skip
 RANDOM_7B = Path("/dev/shm/qwen2.5-7b-shape")  # 15 GB in shared memory, not on disk
+TP_ROWS = 200  # answers of up to evaluate.max_new_tokens each: random weights rarely stop earlier
+
+
+def tensor_parallel_settings(size: str) -> list[str]:
+    """The infer stage's settings for one tensor-parallel size on the random 7B (free decoding: its answers
+    are noise, which the grammar would only constrain)."""
+    return [f"evaluate.tensor_parallel_size={size}", f"evaluate.rows={TP_ROWS}", "evaluate.decoding=free"]
 
 
 class GpuMemoryPeak(threading.Thread):
@@ -145,8 +156,7 @@ def build_random_7b(out: Path, device: str = "cuda") -> None:
     print(f"random 7B: {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters -> {out}", flush=True)
 
 
-def memory_7b(cards: list[str], out: Path) -> None:
-    """One GRPO step of the train stage per card size on the random 7B; models/warmstart points to it."""
+def ensure_random_7b() -> None:
     started = time.perf_counter()
     if not (RANDOM_7B / "config.json").exists():
         # its own process: the GPU memory and the default dtype it sets go with it
@@ -156,6 +166,25 @@ def memory_7b(cards: list[str], out: Path) -> None:
         if builder.exitcode:
             sys.exit(f"error: building the random 7B model failed (exit status {builder.exitcode})")
     print(f"  build random 7B {time.perf_counter() - started:7.1f} s", flush=True)
+
+
+def tensor_parallel_7b(sizes: list[str], out: Path) -> None:
+    """The infer stage on the random 7B once a tensor-parallel size, on as many GPUs (the first ones)."""
+    ensure_random_7b()
+    results = {}
+    for size in sizes:
+        path = write_params(f"7b-tp{size}", "qwen2.5-coder-7b", tensor_parallel_settings(size), "vllm")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in range(int(size)))  # the stage and its meter
+        infer = ["stages.infer", *INFER_PATHS, "--name", f"random-7b-tp{size}", "--model", str(RANDOM_7B)]
+        results[f"7b/tp{size}/infer"] = stage(f"7b-tp{size}-infer", infer, path, out)
+    table = summarise(results)
+    (out / f"tensor_parallel_7b-{'-'.join(sizes)}.json").write_text(json.dumps(table, indent=2))
+    print_table(table)
+
+
+def memory_7b(cards: list[str], out: Path) -> None:
+    """One GRPO step of the train stage per card size on the random 7B; models/warmstart points to it."""
+    ensure_random_7b()
     for folder in ("models/warmstart", "models/grpo"):
         shutil.rmtree(ROOT / folder, ignore_errors=True)
     (ROOT / "models/warmstart").mkdir(parents=True)
@@ -185,9 +214,13 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
     parser.add_argument("--skip-setup", action="store_true", help="models/base, data and warm-start exist")
     parser.add_argument("--memory-7b", nargs="*", choices=list(CARDS), help="card sizes (GB); needs data/")
+    parser.add_argument("--tensor-parallel-7b", nargs="+", choices=["1", "2", "4"], help="GPUs; needs data/")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.tensor_parallel_7b:
+        tensor_parallel_7b(args.tensor_parallel_7b, out)
+        return
     if args.memory_7b is not None:
         memory_7b(args.memory_7b or list(CARDS), out)
         return

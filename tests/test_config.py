@@ -170,7 +170,8 @@ def test_params_model_round_trip():
 
 
 def test_gpu_check_settings_are_valid_params(tmp_path, repo_root):
-    """The GPU check's variants and README's 7B card settings (scripts/gpu_check.py) compose into valid params."""
+    """The GPU check's variants, README's 7B card settings and the tensor-parallel runs (scripts/gpu_check.py)
+    compose into valid params."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("gpu_check", repo_root / "scripts" / "gpu_check.py")
@@ -178,6 +179,7 @@ def test_gpu_check_settings_are_valid_params(tmp_path, repo_root):
     spec.loader.exec_module(gpu_check)
     runs = [("smollm2-135m-gpu", v) for v in gpu_check.VARIANTS.values()]
     runs += [("qwen2.5-coder-7b", c) for c in gpu_check.CARDS.values()]
+    runs += [("qwen2.5-coder-7b", gpu_check.tensor_parallel_settings(size)) for size in ("1", "2", "4")]
     for model, overrides in runs:
         params = validate(compose([f"model={model}", *overrides]), model)
         assert params.model.name == model

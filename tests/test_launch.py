@@ -28,7 +28,13 @@ from benchmarks.grpo_throughput import (
 from dayplan import launch
 from dayplan.config import Params, ParamsError, compose, load_params
 from dayplan.config import write_params as write_composed
-from dayplan.inference import ModelLoadError, check_tensor_parallel, generate_vllm, vllm_llm_kwargs
+from dayplan.inference import (
+    ModelLoadError,
+    check_tensor_parallel,
+    generate_vllm,
+    tensor_parallel_sizes,
+    vllm_llm_kwargs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = sorted((ROOT / "recipes/accelerate").glob("*.yaml"))
@@ -302,12 +308,23 @@ def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch
 
 
 def test_a_tensor_parallel_size_that_splits_no_model_evenly_is_one_line_before_any_engine(tmp_path):
-    """SmolLM2-135M's 9 heads: 3 GPUs serve it, 2 do not; a Hub id is left to vLLM."""
+    """SmolLM2-135M's 9 heads (3 key-value): 3 GPUs serve it, 2 do not; a Hub id is left to vLLM."""
     (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 9, "num_key_value_heads": 3}))
     models = {"warmstart": str(tmp_path), "baseline": "Qwen/Qwen2.5-Coder-14B-Instruct"}
     check_tensor_parallel(models, 3)
-    with pytest.raises(ModelLoadError, match=r"=2 does not divide the 9 attention heads of .*: use one of 1, 3, 9$"):
+    with pytest.raises(
+        ModelLoadError, match=r"=2 cannot split the 9 attention heads \(3 key-value\) of .*: use one of 1, 3, 9$"
+    ):
         check_tensor_parallel(models, 2)
+
+
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "sizes"),
+    [(9, 3, [1, 3, 9]), (28, 4, [1, 2, 4, 28]), (32, 8, [1, 2, 4, 8, 16, 32]), (12, 12, [1, 2, 3, 4, 6, 12])],
+)
+def test_tensor_parallel_sizes_split_the_heads_and_the_key_value_heads(heads, kv_heads, sizes):
+    """SmolLM2-135M, Qwen2.5-Coder-7B, a Llama-like 8B, and a model without grouped key-value heads."""
+    assert tensor_parallel_sizes(heads, kv_heads) == sizes
 
 
 def test_tensor_parallel_size_below_one_is_rejected(tmp_path):

@@ -59,6 +59,15 @@ RANDOM_7B = Path("/dev/shm/qwen2.5-7b-shape")  # 15 GB in shared memory, not on 
 TP_ROWS = 200  # answers of up to evaluate.max_new_tokens each: random weights rarely stop earlier
 
 
+def tensor_parallel_choices(most_gpus: int = 8) -> list[str]:
+    """The GPU counts the random 7B splits across (dayplan.inference's rule, on its head counts), up to a host's."""
+    sys.path.insert(0, str(ROOT))  # run as a script, only scripts/ is on the path
+    from dayplan.inference import tensor_parallel_sizes
+
+    sizes = tensor_parallel_sizes(QWEN25_7B["num_attention_heads"], QWEN25_7B["num_key_value_heads"])
+    return [str(size) for size in sizes if size <= most_gpus]
+
+
 def tensor_parallel_settings(size: str) -> list[str]:
     """The infer stage's settings for one tensor-parallel size on the random 7B (free decoding: its answers
     are noise, which the grammar would only constrain)."""
@@ -214,7 +223,7 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
     parser.add_argument("--skip-setup", action="store_true", help="models/base, data and warm-start exist")
     parser.add_argument("--memory-7b", nargs="*", choices=list(CARDS), help="card sizes (GB); needs data/")
-    parser.add_argument("--tensor-parallel-7b", nargs="+", choices=["1", "2", "4"], help="GPUs; needs data/")
+    parser.add_argument("--tensor-parallel-7b", nargs="+", choices=tensor_parallel_choices(), help="GPUs; needs data/")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

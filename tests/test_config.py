@@ -179,7 +179,7 @@ def test_gpu_check_settings_are_valid_params(tmp_path, repo_root):
     spec.loader.exec_module(gpu_check)
     runs = [("smollm2-135m-gpu", v) for v in gpu_check.VARIANTS.values()]
     runs += [("qwen2.5-coder-7b", c) for c in gpu_check.CARDS.values()]
-    runs += [("qwen2.5-coder-7b", gpu_check.tensor_parallel_settings(size)) for size in ("1", "2", "4")]
+    runs += [("qwen2.5-coder-7b", gpu_check.tensor_parallel_settings(n)) for n in gpu_check.tensor_parallel_choices()]
     for model, overrides in runs:
         params = validate(compose([f"model={model}", *overrides]), model)
         assert params.model.name == model

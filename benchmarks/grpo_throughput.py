@@ -8,8 +8,9 @@ Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the mod
 run -S` takes them; `a+b` takes a's and b's) from the same models/warmstart and data/train.parquet, each into
 a folder of its own, and prints a table: s/step, completion tokens/s and tokens/s per GPU (the completions'
 lengths from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the
-first variant, the stage's peak GPU allocation, and the mean reward of the last quarter of the steps (late
-reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
+first variant, the share of that time spent in vLLM's generate and its tokens/s there (TRL's timings in the
+run's MLflow run), the stage's peak GPU allocation, and the mean reward of the last quarter of the steps
+(late reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
 The `-2` variants train with 2 processes, one a GPU (README "Scaling out"); `nodes-2` starts them as two
 machines would, two `accelerate launch` with the multi-node config, one GPU each, on 127.0.0.1.
 """
@@ -17,6 +18,7 @@ machines would, two `accelerate launch` with the multi-node config, one GPU each
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -30,6 +32,7 @@ from trl import GRPOConfig
 from dayplan import launch
 from dayplan.config import ParamsError, TrainParams, compose, load_params, validate, write_params
 from dayplan.report_inputs import load_steps
+from dayplan.tracking import RUN_FILE, tracking_uri
 
 VARIANTS = {
     "baseline": [],
@@ -38,6 +41,13 @@ VARIANTS = {
     "sleep": ["+train.grpo.vllm_enable_sleep_mode=true"],
     "grad-ckpt": ["train.grpo.gradient_checkpointing=true"],
     "liger": ["+train.grpo.use_liger_kernel=true"],
+    # vLLM's engine: no text for the completions (TRL reads their token ids), and CUDA graphs for up to 1,024
+    # sequences a decoding step (TRL's engine stops at 512: it fixes max_num_batched_tokens at 4096)
+    "no-detok": ["+train.grpo.generation_kwargs.detokenize=false"],
+    "graphs-1024": [
+        "+train.vllm_engine.max_num_batched_tokens=16384",
+        "+train.vllm_engine.compilation_config.max_cudagraph_capture_size=1024",
+    ],  # fmt: skip
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
     "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],
@@ -52,6 +62,7 @@ VARIANTS = {
 # the time is).
 SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
 NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes, alone or joined by "+"
+GENERATE_TIME = "profiling/Time taken: GRPOTrainer.vLLM.generate"  # TRL's metric, seconds a call
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
@@ -79,11 +90,17 @@ def variant_overrides(name: str, model: str) -> list[str]:
     return overrides + ([f"++train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
 
 
-def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
+def write_variant_params(name: str, model: str, rows: int, folder: Path) -> Path:
+    """The variant's params file (ParamsError where the configuration refuses it)."""
     params = folder / f"params-{name}.yaml"
+    prompts = max(SCALED.get(part, (1, 1))[0] for part in name.split("+"))  # more prompts a step: more rows
+    write_params(params, [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model)])
+    return params
+
+
+def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
     try:
-        prompts = max(SCALED.get(part, (1, 1))[0] for part in name.split("+"))  # more prompts a step: more rows
-        write_params(params, [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model)])
+        params = write_variant_params(name, model, rows, folder)
     except ParamsError as error:  # a variant the configuration refuses: its row says why, the others run
         return {"variant": name, "error": str(error)[:120]}
     train = load_params(params).train
@@ -103,14 +120,27 @@ def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
     logged = [row for row in load_steps(live) if "reward" in row]
     tokens = sum(row["completions/mean_length"] * completions_per_generation(train) for row in logged)
     last = logged[-max(1, len(logged) // 4) :]
+    generating = generation_seconds(out)
     return {
         "variant": name,
         "s/step": seconds / steps,
         "tokens/s": tokens / seconds,
         "tokens/s/GPU": tokens / seconds / train.num_processes,
+        "generation share": generating / seconds,
+        "generation tokens/s": tokens / generating if generating else float("nan"),
         "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
     }
+
+
+def generation_seconds(out: Path) -> float:
+    """Seconds the run spent in vLLM's generate: TRL times each call into the stage's MLflow run (0 untracked)."""
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((out / RUN_FILE.name).read_text())["run_id"]
+    if run_id == "untracked":
+        return 0.0
+    return sum(m.value for m in MlflowClient(tracking_uri()).get_metric_history(run_id, GENERATE_TIME))
 
 
 def completions_per_generation(train: TrainParams) -> int:
@@ -155,15 +185,16 @@ def run_as_machines(
 
 def table(results: list[dict]) -> str:
     first = next((r["tokens/s"] for r in results if "tokens/s" in r), None)
-    lines = ["| variant | s/step | completion tokens/s | tokens/s per GPU | vs first | peak GiB | late reward |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| variant | s/step | completion tokens/s | tokens/s per GPU | vs first | time generating | "
+             "generation tokens/s | peak GiB | late reward |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | | | | |")
             continue
         ratio = f"{r['tokens/s'] / first:.2f}x" if first else ""
         lines.append(f"| {r['variant']} | {r['s/step']:.2f} | {r['tokens/s']:,.0f} | {r['tokens/s/GPU']:,.0f} | "
-                     f"{ratio} | {r['peak GiB']:.1f} | {r['reward (last quarter)']:.1f} |")  # fmt: skip
+                     f"{ratio} | {r['generation share']:.0%} | {r['generation tokens/s']:,.0f} | "
+                     f"{r['peak GiB']:.1f} | {r['reward (last quarter)']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 

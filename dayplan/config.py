@@ -124,6 +124,7 @@ class TrainParams(Strict):
     # Several GPUs: stages/train.py reruns itself under `accelerate launch` when num_processes > 1
     num_processes: int = Field(default=1, ge=1)
     accelerate_config: str | None = Field(default=None, min_length=1)
+    vllm_engine: dict[str, Any] = {}  # vllm.LLM arguments of the colocated engine, over TRL's (dayplan/grpo.py)
     model_args: dict[str, Any]  # trl.ModelConfig: LoRA (get_peft_config), 4-bit (get_quantization_config), dtype
     grpo: dict[str, Any]  # trl.GRPOConfig, passed as it is
 
@@ -138,6 +139,10 @@ class TrainParams(Strict):
             raise ValueError(
                 "model_args.load_in_4bit with grpo.use_vllm is broken in TRL 1.16 (trl#4973): use bf16 LoRA with vLLM"
             )
+        if self.vllm_engine and not (
+            self.grpo.get("use_vllm") and self.grpo.get("vllm_mode", "colocate") == "colocate"
+        ):
+            raise ValueError("vllm_engine: only for the colocated engine (grpo.use_vllm true, grpo.vllm_mode colocate)")
         if self.num_processes > 1 and self.accelerate_config is None:
             raise ValueError(
                 f"num_processes {self.num_processes} needs accelerate_config (an accelerate config file, "

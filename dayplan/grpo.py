@@ -5,6 +5,7 @@ The run's folder (fingerprint, resume, epochs) is dayplan/checkpoints.py; what i
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,30 @@ def score_completions_only_on_cpu() -> None:
     trl_utils._use_triton = compact
 
 
+@contextmanager
+def colocated_engine_args(engine_args: dict[str, Any]):
+    """Within it, TRL's colocated vLLM engine is built with train.vllm_engine's arguments over TRL's own.
+
+    TRL 1.16 calls vllm.LLM itself (trl/generation/vllm_generation.py) with fixed arguments and no way to add
+    any; the engine is built once, in GRPOTrainer's constructor, so the name is swapped back after it.
+    """
+    from trl.generation import vllm_generation
+
+    trl_llm = getattr(vllm_generation, "LLM", None)  # None without vllm: TRL then says so itself
+    if not engine_args or trl_llm is None:
+        yield
+        return
+
+    def llm(**trl_args):
+        return trl_llm(**{**trl_args, **engine_args})
+
+    vllm_generation.LLM = llm
+    try:
+        yield
+    finally:
+        vllm_generation.LLM = trl_llm
+
+
 def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_dir: Path, cuda: bool, callbacks=(),
                   report_to: str = "mlflow"):  # fmt: skip
     t = params.train
@@ -205,15 +230,16 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
     if t.backend == "unsloth":
         model, tokenizer = _unsloth_model(start_model, t, args, model_args)
         kwargs = {}
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[funcs[name] for name in REWARD_NAMES],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=list(callbacks),
-        **kwargs,
-    )
+    with colocated_engine_args(t.vllm_engine):
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[funcs[name] for name in REWARD_NAMES],
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=list(callbacks),
+            **kwargs,
+        )
     if t.decoding != "free":
         from dayplan.grpo_decoding import constrain_generation
 

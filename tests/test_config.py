@@ -117,6 +117,14 @@ def test_4bit_with_vllm_refused(raw):
     assert "trl#4973" in error_of(raw)
 
 
+def test_vllm_engine_args_without_the_colocated_engine_refused(raw):
+    raw["train"]["vllm_engine"] = {"max_num_batched_tokens": 16384}
+    raw["train"]["grpo"]["use_vllm"] = False
+    assert "train: vllm_engine: only for the colocated engine" in error_of(raw)
+    raw["train"]["grpo"].update(use_vllm=True, vllm_mode="server")
+    assert "train: vllm_engine: only for the colocated engine" in error_of(raw)
+
+
 def test_trl_rejects_bad_grpo_values_in_one_line(tmp_path):
     bad_batch = validate(compose(["model=tiny", "train.grpo.num_generations=3"]), "params.yaml")
     with pytest.raises(grpo.TrainSetupError) as caught:

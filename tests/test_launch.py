@@ -18,8 +18,10 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
 from benchmarks.grpo_throughput import (
+    GENERATE_TIME,
     NAMES,
     completions_per_generation,
+    generation_seconds,
     machines_of,
     table,
     variant_name,
@@ -382,8 +384,24 @@ def test_a_variant_name_the_benchmark_cannot_run_is_refused(name, message):
 
 def test_the_throughput_table_compares_every_variant_with_the_first():
     row = {"s/step": 5.0, "tokens/s/GPU": 0.0, "peak GiB": 50.0, "reward (last quarter)": 90.0}
+    row |= {"generation share": 0.75, "generation tokens/s": 8000.0}
     results = [row | {"variant": "baseline", "tokens/s": 4000.0}, row | {"variant": "gen-x4", "tokens/s": 6000.0}]
     results.append({"variant": "liger", "error": "liger-kernel is not installed"})
     lines = table(results).splitlines()
-    assert lines[3].startswith("| gen-x4 | 5.00 | 6,000 |") and "| 1.50x |" in lines[3]
-    assert lines[4] == "| liger | failed: liger-kernel is not installed | | | | | |"
+    assert lines[3].startswith("| gen-x4 | 5.00 | 6,000 |") and "| 1.50x | 75% | 8,000 |" in lines[3]
+    assert lines[4] == "| liger | failed: liger-kernel is not installed | | | | | | | |"
+
+
+def test_generation_time_is_the_sum_of_trls_timings_in_the_runs_mlflow_run(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        for step, seconds in enumerate([40.0, 2.5, 41.5]):  # as TRL logs them: one value a generate call
+            mlflow.log_metric(GENERATE_TIME, seconds, step=step)
+        mlflow.log_metric("profiling/Time taken: GRPOTrainer.sync_weights", 9.0, step=0)
+    (tmp_path / "mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id}))
+    assert generation_seconds(tmp_path) == 84.0
+    (tmp_path / "mlflow_run.json").write_text(json.dumps({"run_id": "untracked"}))
+    assert generation_seconds(tmp_path) == 0.0

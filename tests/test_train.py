@@ -245,3 +245,18 @@ def test_unsloth_without_a_gpu_is_refused_in_one_line():
     with pytest.raises(grpo.TrainSetupError) as caught:
         grpo.check_setup(train, cuda=False)
     assert str(caught.value) == "train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)"
+
+
+def test_vllm_engine_args_reach_trls_colocated_engine_over_its_own(monkeypatch):
+    """TRL builds the engine with vllm.LLM(**its args); within the build, train.vllm_engine's win, then TRL's
+    name is back. (vllm is a GPU extra: a recorder stands where TRL's module would hold vllm.LLM.)"""
+    from trl.generation import vllm_generation
+
+    built = []
+    monkeypatch.setattr(vllm_generation, "LLM", lambda **args: built.append(args), raising=False)
+    trl_llm = vllm_generation.LLM
+    engine = {"max_num_batched_tokens": 16384, "compilation_config": {"max_cudagraph_capture_size": 1024}}
+    with grpo.colocated_engine_args(engine):
+        vllm_generation.LLM(model="m", max_num_batched_tokens=4096, gpu_memory_utilization=0.3)
+    assert built == [{"model": "m", "gpu_memory_utilization": 0.3, **engine}]
+    assert vllm_generation.LLM is trl_llm

@@ -2,7 +2,7 @@
 TRL's colocated vLLM engine, built by the train stage's own code, and where its time goes.
 
     python -m benchmarks.grpo_generation --rows 32 --variants prompts-x4-gen-x4 prompts-x4-gen-x4+graphs-1024
-    python -m benchmarks.grpo_generation --rows 32 --variants prompts-x4-gen-x4 --profile reports/profile
+    python -m benchmarks.grpo_generation --rows 32 --variants prompts-x4-gen-x4 --profile /tmp/grpo-profile
 
 Each variant (benchmarks/grpo_throughput.py's names) runs in a process of its own: it builds the trainer as
 `stages.train` does from models/warmstart, then calls TRL's generate on the first generation batch of the

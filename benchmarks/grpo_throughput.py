@@ -10,7 +10,9 @@ a folder of its own, and prints a table: s/step, completion tokens/s and tokens/
 lengths from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the
 first variant, the share of that time spent in vLLM's generate and its tokens/s there (TRL's timings in the
 run's MLflow run), the stage's peak GPU allocation, and the mean reward of the last quarter of the steps
-(late reward), so that a faster variant that learns differently shows it. Run `dvc repro warmstart` first.
+(late reward), so that a faster variant that learns differently shows it. A second table gives the seconds
+a step in each part TRL times (generation, rewards, log-probabilities, weight sync, loss). Run `dvc repro
+warmstart` first.
 The `-2` variants train with 2 processes, one a GPU (README "Scaling out"); `nodes-2` starts them as two
 machines would, two `accelerate launch` with the multi-node config, one GPU each, on 127.0.0.1.
 """
@@ -62,7 +64,8 @@ VARIANTS = {
 # the time is).
 SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
 NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes, alone or joined by "+"
-GENERATE_TIME = "profiling/Time taken: GRPOTrainer.vLLM.generate"  # TRL's metric, seconds a call
+PROFILED = "profiling/Time taken: GRPOTrainer."  # TRL's timings of its parts, seconds a call
+GENERATE = "vLLM.generate"  # the part that samples the completions
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
 PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
@@ -120,9 +123,11 @@ def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
     logged = [row for row in load_steps(live) if "reward" in row]
     tokens = sum(row["completions/mean_length"] * completions_per_generation(train) for row in logged)
     last = logged[-max(1, len(logged) // 4) :]
-    generating = generation_seconds(out)
+    timings = trl_timings(out)
+    generating = timings.get(GENERATE, 0.0)
     return {
         "variant": name,
+        "steps": steps,
         "s/step": seconds / steps,
         "tokens/s": tokens / seconds,
         "tokens/s/GPU": tokens / seconds / train.num_processes,
@@ -130,17 +135,35 @@ def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
         "generation tokens/s": tokens / generating if generating else float("nan"),
         "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
+        "timings": timings,
     }
 
 
-def generation_seconds(out: Path) -> float:
-    """Seconds the run spent in vLLM's generate: TRL times each call into the stage's MLflow run (0 untracked)."""
+def trl_timings(out: Path) -> dict[str, float]:
+    """Seconds the run spent in each part TRL times (vLLM.generate, _calculate_rewards, ...), summed over its
+    calls: TRL logs every call into the stage's MLflow run. Empty where the run was not tracked."""
     from mlflow.tracking import MlflowClient
 
     run_id = json.loads((out / RUN_FILE.name).read_text())["run_id"]
     if run_id == "untracked":
-        return 0.0
-    return sum(m.value for m in MlflowClient(tracking_uri()).get_metric_history(run_id, GENERATE_TIME))
+        return {}
+    client = MlflowClient(tracking_uri())
+    names = [name for name in client.get_run(run_id).data.metrics if name.startswith(PROFILED)]
+    return {
+        name.removeprefix(PROFILED): sum(m.value for m in client.get_metric_history(run_id, name)) for name in names
+    }
+
+
+def breakdown(results: list[dict]) -> str:
+    """Seconds a step in each part TRL times, a column a variant (the parts nest: _prepare_inputs holds a
+    generation, compute_loss the training forward)."""
+    ran = [r for r in results if r.get("timings")]
+    parts = sorted({part for r in ran for part in r["timings"]})
+    lines = ["| s/step in | " + " | ".join(r["variant"] for r in ran) + " |", "|---" * (len(ran) + 1) + "|"]
+    for part in parts:
+        cells = [f"{r['timings'].get(part, 0.0) / r['steps']:.2f}" for r in ran]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def completions_per_generation(train: TrainParams) -> int:
@@ -223,6 +246,7 @@ def main() -> None:
             results.append(run_variant(name, args.model, args.rows, folder))
             print(table(results).splitlines()[-1], flush=True)  # as it ends, against the first variant
     print(table(results))
+    print(breakdown(results))
 
 
 if __name__ == "__main__":

@@ -17,13 +17,16 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
+from benchmarks.grpo_generation import table as generation_table
 from benchmarks.grpo_throughput import (
-    GENERATE_TIME,
+    GENERATE,
     NAMES,
+    PROFILED,
+    breakdown,
     completions_per_generation,
-    generation_seconds,
     machines_of,
     table,
+    trl_timings,
     variant_name,
     variant_overrides,
 )
@@ -392,16 +395,30 @@ def test_the_throughput_table_compares_every_variant_with_the_first():
     assert lines[4] == "| liger | failed: liger-kernel is not installed | | | | | | | |"
 
 
-def test_generation_time_is_the_sum_of_trls_timings_in_the_runs_mlflow_run(tmp_path, monkeypatch):
+def test_trls_timings_are_summed_a_part_from_the_runs_mlflow_run(tmp_path, monkeypatch):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run() as run:
         for step, seconds in enumerate([40.0, 2.5, 41.5]):  # as TRL logs them: one value a generate call
-            mlflow.log_metric(GENERATE_TIME, seconds, step=step)
+            mlflow.log_metric(PROFILED + GENERATE, seconds, step=step)
         mlflow.log_metric("profiling/Time taken: GRPOTrainer.sync_weights", 9.0, step=0)
+        mlflow.log_metric("reward", 50.0, step=0)
     (tmp_path / "mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id}))
-    assert generation_seconds(tmp_path) == 84.0
+    timings = trl_timings(tmp_path)
+    assert timings == {"vLLM.generate": 84.0, "sync_weights": 9.0}
+    lines = breakdown([{"variant": "a", "steps": 4, "timings": timings}, {"variant": "b", "error": "x"}]).splitlines()
+    assert lines[0] == "| s/step in | a |" and lines[2:] == ["| sync_weights | 2.25 |", "| vLLM.generate | 21.00 |"]
     (tmp_path / "mlflow_run.json").write_text(json.dumps({"run_id": "untracked"}))
-    assert generation_seconds(tmp_path) == 0.0
+    assert trl_timings(tmp_path) == {}
+
+
+def test_the_generation_table_compares_every_variant_with_the_first():
+    row = {"completions": 1024, "longest": 768, "tokens": 400_000, "engine start s": 33.0}
+    results = [row | {"variant": "prompts-x4-gen-x4", "seconds": 40.0, "tokens/s": 10_000.0}]
+    results.append(row | {"variant": "prompts-x4-gen-x4+graphs-1024", "seconds": 25.0, "tokens/s": 16_000.0})
+    results.append({"variant": "no-detok", "error": "CUDA out of memory"})
+    lines = generation_table(results).splitlines()
+    assert lines[3] == "| prompts-x4-gen-x4+graphs-1024 | 1024 | 768 | 400,000 | 25.0 | 16,000 | 1.60x | 33 |"
+    assert lines[4] == "| no-detok | failed: CUDA out of memory | | | | | | |"

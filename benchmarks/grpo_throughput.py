@@ -49,7 +49,7 @@ VARIANTS = {
     "graphs-1024": [
         "+train.vllm_engine.max_num_batched_tokens=16384",
         "+train.vllm_engine.compilation_config.max_cudagraph_capture_size=1024",
-    ],  # fmt: skip
+    ],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
     "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],

@@ -5,6 +5,7 @@ The run's folder (fingerprint, resume, epochs) is dayplan/checkpoints.py; what i
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,10 @@ def colocated_engine_args(engine_args: dict[str, Any]):
     if not engine_args or trl_llm is None:
         yield
         return
+    from vllm import EngineArgs  # vllm.LLM passes its arguments on to EngineArgs
+
+    if unknown := sorted(set(engine_args) - {field.name for field in dataclasses.fields(EngineArgs)}):
+        raise TrainSetupError(f"train.vllm_engine: {unknown[0]} is not a vLLM engine argument (vllm.EngineArgs)")
 
     def llm(**trl_args):
         return trl_llm(**{**trl_args, **engine_args})

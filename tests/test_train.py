@@ -247,16 +247,38 @@ def test_unsloth_without_a_gpu_is_refused_in_one_line():
     assert str(caught.value) == "train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)"
 
 
-def test_vllm_engine_args_reach_trls_colocated_engine_over_its_own(monkeypatch):
-    """TRL builds the engine with vllm.LLM(**its args); within the build, train.vllm_engine's win, then TRL's
-    name is back. (vllm is a GPU extra: a recorder stands where TRL's module would hold vllm.LLM.)"""
+@pytest.fixture
+def vllm_stand_in(monkeypatch):
+    """vllm is a GPU extra: a recorder stands where TRL's module holds vllm.LLM, and a vllm module with the
+    engine arguments used here (vllm.EngineArgs is a dataclass)."""
+    import dataclasses
+    import sys
+    import types
+
     from trl.generation import vllm_generation
 
+    fields = ["model", "max_num_batched_tokens", "gpu_memory_utilization", "compilation_config"]
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(EngineArgs=dataclasses.make_dataclass("E", fields)))
     built = []
     monkeypatch.setattr(vllm_generation, "LLM", lambda **args: built.append(args), raising=False)
+    return vllm_generation, built
+
+
+def test_vllm_engine_args_reach_trls_colocated_engine_over_its_own(vllm_stand_in):
+    """TRL builds the engine with vllm.LLM(**its args); within the build, train.vllm_engine's win, then TRL's
+    name is back."""
+    vllm_generation, built = vllm_stand_in
     trl_llm = vllm_generation.LLM
     engine = {"max_num_batched_tokens": 16384, "compilation_config": {"max_cudagraph_capture_size": 1024}}
     with grpo.colocated_engine_args(engine):
         vllm_generation.LLM(model="m", max_num_batched_tokens=4096, gpu_memory_utilization=0.3)
     assert built == [{"model": "m", "gpu_memory_utilization": 0.3, **engine}]
     assert vllm_generation.LLM is trl_llm
+
+
+def test_an_unknown_vllm_engine_argument_is_refused_in_one_line(vllm_stand_in):
+    with pytest.raises(grpo.TrainSetupError) as caught, grpo.colocated_engine_args({"max_num_batch_tokens": 1}):
+        pass
+    assert (
+        str(caught.value) == "train.vllm_engine: max_num_batch_tokens is not a vLLM engine argument (vllm.EngineArgs)"
+    )

@@ -35,7 +35,8 @@ def generation_batch(trainer, dataset, tokenizer) -> tuple[list[list[int]], int]
     """The first generation batch as TRL samples it: each prompt's token ids once a completion, and the group size."""
     group = trainer.num_generations
     prompts = dataset.select(range(trainer.args.generation_batch_size // group))
-    return [prompt_token_ids(tokenizer, row["prompt"]) for row in prompts for _ in range(group)], group
+    token_ids = [prompt_token_ids(tokenizer, row["prompt"]) for row in prompts]
+    return [ids for ids in token_ids for _ in range(group)], group
 
 
 def measure(params_path: Path, profile: Path | None) -> dict:

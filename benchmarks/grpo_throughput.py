@@ -3,6 +3,7 @@
     python -m benchmarks.grpo_throughput --model smollm2-135m-quality --rows 64 [--variants baseline one-pass]
     python -m benchmarks.grpo_throughput --rows 32 --variants baseline ddp-2 zero3-2 fsdp-2 nodes-2   # 2 GPUs
     python -m benchmarks.grpo_throughput --rows 32 --variants baseline prompts-x4-gen-x4+liger   # combined
+    python -m benchmarks.grpo_throughput --rows 32 --variants prompts-x4-gen-x4 prompts-x4-gen-x4+micro-x2
 
 Runs the train stage once a variant (VARIANTS: Hydra overrides on top of the model configuration, as `dvc exp
 run -S` takes them; `a+b` takes a's and b's) from the same models/warmstart and data/train.parquet, each into
@@ -26,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from accelerate.commands.config.config_args import load_config_from_file
@@ -50,6 +52,8 @@ VARIANTS = {
         "+train.vllm_engine.max_num_batched_tokens=16384",
         "+train.vllm_engine.compilation_config.max_cudagraph_capture_size=1024",
     ],
+    # LoRA layers take their bf16 input as it is: no copy to the adapter's float32 and back (train.cast_lora_inputs)
+    "no-lora-casts": ["train.cast_lora_inputs=false"],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
     "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],
@@ -63,7 +67,11 @@ VARIANTS = {
 # generation 16x the recipe's (a batch lasts as long as its longest answer, so more answers a batch is where
 # the time is).
 SCALED = {"gen-x4": (1, 4), "prompts-x4": (4, 1), "prompts-x4-gen-x4": (4, 4)}
-NAMES = sorted([*VARIANTS, *SCALED])  # every variant --variants takes, alone or joined by "+"
+# variants that make each micro-batch N x larger and N x fewer: the same completions a step and a generation in
+# fewer, larger passes through the model (more memory)
+MICRO = {"micro-x2": 2}
+BATCHES = (SCALED, MICRO)  # a variant joins at most one name of each
+NAMES = sorted([*VARIANTS, *SCALED, *MICRO])  # every variant --variants takes, alone or joined by "+"
 PROFILED = "profiling/Time taken: GRPOTrainer."  # TRL's timings of its parts, seconds a call
 GENERATE = "vLLM.generate"  # the part that samples the completions
 TRAIN_TIME = re.compile(r"train: (\d+) steps in ([\d.]+) s")
@@ -71,33 +79,43 @@ PEAK = re.compile(r"peak GPU ([\d.]+) GiB")
 
 
 def variant_name(name: str) -> str:
-    """--variants' check: known names joined by "+", at most one of them SCALED (each sets the batches)."""
+    """--variants' check: known names joined by "+", at most one of SCALED and one of MICRO (each sets batches)."""
     parts = name.split("+")
     if unknown := [part for part in parts if part not in NAMES]:
         raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r}: choose from {', '.join(NAMES)}")
-    if sum(part in SCALED for part in parts) > 1:
-        raise argparse.ArgumentTypeError(f"{name}: at most one of {', '.join(SCALED)}")
+    for names in BATCHES:
+        if sum(part in names for part in parts) > 1:
+            raise argparse.ArgumentTypeError(f"{name}: at most one of {', '.join(names)}")
     return name
 
 
 def variant_overrides(name: str, model: str) -> list[str]:
-    """The overrides of each "+"-joined part: VARIANTS', or a SCALED one's from the recipe's micro-batches."""
-    if "+" in name:
-        return [override for part in name.split("+") for override in variant_overrides(part, model)]
-    if name not in SCALED:
-        return VARIANTS[name]
-    prompts, steps = SCALED[name]
+    """The overrides of each "+"-joined part: VARIANTS', then the batches SCALED and MICRO set from the recipe's
+    micro-batches (ParamsError where its micro-batches do not split into MICRO's larger ones)."""
+    parts = name.split("+")
+    plain = [override for part in parts if part in VARIANTS for override in VARIANTS[part]]
+    prompts, steps = next((SCALED[part] for part in parts if part in SCALED), (1, 1))
+    larger = next((MICRO[part] for part in parts if part in MICRO), 1)
+    if (prompts, steps, larger) == (1, 1, 1):
+        return plain
     grpo = validate(compose([f"model={model}"]), f"model={model}").train.grpo
-    micro_batches = prompts * grpo.get("gradient_accumulation_steps", GRPOConfig.gradient_accumulation_steps)
+    per_device = grpo.get("per_device_train_batch_size", GRPOConfig.per_device_train_batch_size)
+    accumulated = grpo.get("gradient_accumulation_steps", GRPOConfig.gradient_accumulation_steps)
+    micro_batches, left = divmod(prompts * accumulated, larger)
+    if left or not micro_batches:
+        raise ParamsError(f"{name}: {model}'s micro-batches do not make {larger}x larger ones")
     overrides = [f"train.grpo.gradient_accumulation_steps={micro_batches}"]
-    return overrides + ([f"++train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
+    if larger > 1:
+        overrides.append(f"train.grpo.per_device_train_batch_size={per_device * larger}")
+    return plain + overrides + ([f"++train.grpo.steps_per_generation={micro_batches * steps}"] if steps > 1 else [])
 
 
-def write_variant_params(name: str, model: str, rows: int, folder: Path) -> Path:
-    """The variant's params file (ParamsError where the configuration refuses it)."""
+def write_variant_params(name: str, model: str, rows: int, folder: Path, extra: Sequence[str] = ()) -> Path:
+    """The variant's params file, with `extra` overrides last (ParamsError where the configuration refuses it)."""
     params = folder / f"params-{name}.yaml"
     prompts = max(SCALED.get(part, (1, 1))[0] for part in name.split("+"))  # more prompts a step: more rows
-    write_params(params, [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model)])
+    overrides = [f"model={model}", f"train.rows={rows * prompts}", *variant_overrides(name, model), *extra]
+    write_params(params, overrides)
     return params
 
 

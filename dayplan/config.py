@@ -125,6 +125,7 @@ class TrainParams(Strict):
     num_processes: int = Field(default=1, ge=1)
     accelerate_config: str | None = Field(default=None, min_length=1)
     vllm_engine: dict[str, Any] = {}  # vllm.LLM arguments of the colocated engine, over TRL's (dayplan/grpo.py)
+    cast_lora_inputs: bool = True  # PEFT's copy of each LoRA layer's input to the adapter's float32 (grpo.py)
     model_args: dict[str, Any]  # trl.ModelConfig: LoRA (get_peft_config), 4-bit (get_quantization_config), dtype
     grpo: dict[str, Any]  # trl.GRPOConfig, passed as it is
 

@@ -37,6 +37,11 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
         raise TrainSetupError("train.grpo.use_cpu: expected true without a CUDA GPU")
     if grpo.get("use_vllm") and not cuda:
         raise TrainSetupError("train.grpo.use_vllm: expected a CUDA GPU for vLLM generation, none found")
+    if not train.cast_lora_inputs and not grpo.get("bf16", True):
+        raise TrainSetupError(
+            "train.cast_lora_inputs: false needs bf16 autocast (train.grpo.bf16 true): without it the adapters' "
+            "float32 weights meet the model's bf16 inputs"
+        )
     if train.decoding != "free":
         _check_constrained_sampling(train.decoding, grpo)
     if load_in_4bit:
@@ -245,8 +250,24 @@ def build_trainer(params: Params, start_model: Path, tokenizer, dataset, output_
             callbacks=list(callbacks),
             **kwargs,
         )
+    if not t.cast_lora_inputs:
+        skip_lora_input_casts(trainer.model)
     if t.decoding != "free":
         from dayplan.grpo_decoding import constrain_generation
 
         constrain_generation(trainer, tokenizer, dataset, t.decoding)
     return trainer
+
+
+def skip_lora_input_casts(model) -> None:
+    """Each LoRA layer takes its input as it comes, not copied to the adapter's float32 first (train.cast_lora_inputs).
+
+    Under bf16 autocast the adapter's matmuls run in bf16 whatever the input, so PEFT's copy to float32 and
+    autocast's copy back cost two passes over every activation a layer and change nothing: the log-probabilities
+    are the same (tests/test_train.py). The flag is the one peft.helpers.disable_input_dtype_casting sets.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.cast_input_dtype_enabled = False

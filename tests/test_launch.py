@@ -357,7 +357,15 @@ def test_every_throughput_variant_composes_valid_params(name, tmp_path):
 @pytest.mark.parametrize("model", ["smollm2-135m-quality", "smollm2-135m-dpl-grpo"])
 @pytest.mark.parametrize(
     ("name", "completions"),
-    [("baseline", 64), ("gen-x4", 256), ("prompts-x4", 256), ("prompts-x4-gen-x4", 1024), ("ddp-2", 128)],
+    [
+        ("baseline", 64),
+        ("gen-x4", 256),
+        ("prompts-x4", 256),
+        ("prompts-x4-gen-x4", 1024),
+        ("ddp-2", 128),
+        ("micro-x2", 64),
+        ("prompts-x4-gen-x4+micro-x2", 1024),
+    ],
 )
 def test_tokens_count_each_generation_batch_once(model, name, completions, tmp_path):
     """64 completions a step in both recipes (32 x 2 and 8 x 8 micro-batches), one generation a step and a
@@ -377,8 +385,28 @@ def test_joined_variants_take_the_overrides_of_every_part(tmp_path):
     assert train.grpo["use_liger_kernel"] is True and completions_per_generation(train) == 1024
 
 
+def test_larger_micro_batches_keep_the_batches_with_half_the_passes(tmp_path):
+    """micro-x2 on the quality recipe's 1,024 completions a generation: 16 passes of 64, not 32 of 32."""
+    overrides = variant_overrides("prompts-x4-gen-x4+micro-x2", "smollm2-135m-quality")
+    write_composed(tmp_path / "params.yaml", ["model=smollm2-135m-quality", *overrides])
+    grpo = load_params(tmp_path / "params.yaml").train.grpo
+    assert (grpo["per_device_train_batch_size"], grpo["gradient_accumulation_steps"]) == (64, 4)
+    assert grpo["steps_per_generation"] == 16
+
+
+def test_micro_batches_that_do_not_halve_are_refused(tmp_path):
+    """tiny accumulates no micro-batches: micro-x2 has none to join, and its row says so."""
+    with pytest.raises(ParamsError, match="micro-x2: tiny's micro-batches do not make 2x larger ones"):
+        variant_overrides("micro-x2", "tiny")
+
+
 @pytest.mark.parametrize(
-    ("name", "message"), [("baseline+nope", "unknown variant 'nope'"), ("gen-x4+prompts-x4", "at most one of")]
+    ("name", "message"),
+    [
+        ("baseline+nope", "unknown variant 'nope'"),
+        ("gen-x4+prompts-x4", "at most one of"),
+        ("micro-x2+liger+micro-x2", "at most one of micro-x2"),
+    ],
 )
 def test_a_variant_name_the_benchmark_cannot_run_is_refused(name, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):

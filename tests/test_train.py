@@ -247,6 +247,58 @@ def test_unsloth_without_a_gpu_is_refused_in_one_line():
     assert str(caught.value) == "train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)"
 
 
+def test_lora_layers_without_input_casts_give_the_same_logits(tmp_path, monkeypatch):
+    """train.cast_lora_inputs false, bf16 autocast (here the CPU's): the LoRA layers skip PEFT's float32 copy of
+    their bf16 input, and the model's logits are the same to the bit."""
+    import torch
+
+    from dayplan import training
+
+    root = _workdir(tmp_path, "train.model_args.dtype=bfloat16", "train.grpo.bf16=true")
+    monkeypatch.chdir(root)
+    _data_and_model(root)
+    params = load_params(root / "params.yaml")
+    start = training.start_model_of(Path("models/warmstart"))
+    dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
+    trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path("models/grpo"), cuda=False, report_to="none")
+    torch.manual_seed(0)
+    adapters = [p for name, p in trainer.model.named_parameters() if "lora_" in name]
+    for weight in adapters:  # lora_B starts at zero: give the adapters something to add
+        weight.data.normal_(0.0, 0.05)
+    assert {weight.dtype for weight in adapters} == {torch.float32}  # the bf16 inputs were copied to these
+    ids = torch.tensor([grpo.prompt_token_ids(tokenizer, dataset[0]["prompt"])[:48]])
+
+    def logits():
+        with torch.no_grad(), trainer.accelerator.autocast():
+            return trainer.model(input_ids=ids).logits
+
+    with_casts = logits()
+    grpo.skip_lora_input_casts(trainer.model)
+    layers = [m for m in trainer.model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    assert layers and not any(layer.cast_input_dtype_enabled for layer in layers)
+    assert torch.equal(logits(), with_casts)
+
+
+def test_the_model_time_benchmark_times_a_generation_batch_of_the_tiny_model(workdir, monkeypatch):
+    """benchmarks/grpo_model_time.py's child on the tiny model: one generation batch of 4 completions (2 prompts x
+    2), one micro-batch of 4, each part timed; its table row."""
+    from benchmarks import grpo_model_time
+
+    _data_and_model(workdir)
+    row = grpo_model_time.measure(workdir / "params.yaml")
+    assert (row["completions"], row["micro-batches"]) == (4, 1)
+    assert row["old log-probs s"] > 0 and row["micro-batch s"] > 0
+    assert row["model s"] == pytest.approx(row["old log-probs s"] + row["micro-batch s"])
+    assert grpo_model_time.table([{"variant": "baseline", **row}]).splitlines()[2].startswith("| baseline | 4 |")
+
+
+def test_skipping_lora_input_casts_without_bf16_is_refused_in_one_line():
+    train = load_params(REPO / "params.yaml").train.model_copy(update={"cast_lora_inputs": False})
+    with pytest.raises(grpo.TrainSetupError) as caught:
+        grpo.check_setup(train, cuda=True)
+    assert str(caught.value).startswith("train.cast_lora_inputs: false needs bf16 autocast (train.grpo.bf16 true)")
+
+
 @pytest.fixture
 def vllm_stand_in(monkeypatch):
     """vllm is a GPU extra: a recorder stands where TRL's module holds vllm.LLM, and a vllm module with the

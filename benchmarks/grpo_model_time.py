@@ -1,0 +1,163 @@
+"""The model's work on one GRPO generation batch (not a test; a GPU host with the `gpu` extra): seconds of TRL's
+old log-probabilities pass and of the training micro-batches, nothing generated.
+
+    python -m benchmarks.grpo_model_time --rows 32 \
+        --variants prompts-x4-gen-x4+liger prompts-x4-gen-x4+liger+no-lora-casts prompts-x4-gen-x4+liger+micro-x2
+
+Each variant (benchmarks/grpo_throughput.py's names; those of vLLM's engine do not apply) runs in a process of
+its own: it builds the trainer as `stages.train` does, with vLLM off so that no engine starts, and takes one
+generation batch of the train prompts with made-up completions (lengths drawn up to max_completion_length, one
+at it, as nearly every sampled batch has). It times TRL's old log-probabilities pass over the batch and one
+micro-batch's loss, forward and backward, then counts the micro-batches a generation feeds. Run `dvc repro
+warmstart` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.grpo_throughput import variant_name, write_variant_params
+from dayplan.config import ParamsError, load_params
+from dayplan.inference import prompt_token_ids
+
+RESULT = "result: "  # the child's last line: its JSON row
+NO_ENGINE = "train.grpo.use_vllm=false"
+
+
+def synthetic_batch(trainer, dataset, tokenizer, seed: int = 0) -> dict:
+    """A generation batch as TRL's _generate_and_score_completions returns it: each prompt num_generations
+    times, left-padded, then random completions right-padded to the longest, with advantages."""
+    import torch
+    from trl.trainer.utils import pad
+
+    generator = torch.Generator().manual_seed(seed)
+    group, size = trainer.num_generations, trainer.args.generation_batch_size
+    longest = trainer.args.max_completion_length
+    rows = [dataset[i % len(dataset)]["prompt"] for i in range(size // group)]
+    prompts = [torch.tensor(prompt_token_ids(tokenizer, row)) for row in rows for _ in range(group)]
+    lengths = torch.randint(longest // 4, longest + 1, (size,), generator=generator)
+    lengths[0] = longest
+    vocabulary = trainer.model.config.vocab_size
+    completions = [torch.randint(0, vocabulary, (int(n),), generator=generator) for n in lengths]
+    device = trainer.accelerator.device
+    batch = {
+        "prompt_ids": pad(prompts, tokenizer.pad_token_id, padding_side="left"),
+        "prompt_mask": pad([torch.ones_like(p) for p in prompts], 0, padding_side="left"),
+        "completion_ids": pad(completions, tokenizer.pad_token_id, padding_side="right"),
+        "completion_mask": pad([torch.ones_like(c) for c in completions], 0, padding_side="right"),
+        "advantages": torch.randn(size, generator=generator),
+    }
+    batch = {key: value.to(device) for key, value in batch.items()}
+    batch["num_items_in_batch"] = batch["completion_mask"].sum()
+    batch["old_per_token_logps"] = None
+    batch["ref_per_token_logps"] = torch.zeros_like(batch["completion_ids"], dtype=torch.float32)
+    return batch
+
+
+def seconds(function, repeat: int = 1) -> float:
+    """Mean seconds of `repeat` calls after one to warm up, the GPU's queue drained at both ends."""
+    import torch
+
+    synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    function()
+    synchronize()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    synchronize()
+    return (time.perf_counter() - started) / repeat
+
+
+def measure(params_path: Path) -> dict:
+    """Build the trainer from the variant's params and time its model's work on one synthetic generation batch."""
+    import torch
+    from trl.trainer.utils import split_tensor_dict
+
+    from dayplan import grpo, training
+
+    params = load_params(params_path)
+    cuda = torch.cuda.is_available()
+    grpo.check_setup(params.train, cuda)  # the train stage's one-line refusals
+    start = training.start_model_of(Path("models/warmstart"))
+    dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
+    with tempfile.TemporaryDirectory(prefix="grpo-model-time-") as output_dir:
+        trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path(output_dir), cuda, report_to="none")
+    batch = synthetic_batch(trainer, dataset, tokenizer)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    per_device, completion_length = trainer.args.per_device_train_batch_size, batch["completion_ids"].size(1)
+    micro_batches = len(ids) // per_device
+    micro_batch = split_tensor_dict(batch, micro_batches)[0]
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps  # set by train()
+    trainer.model.train()
+
+    def old_log_probs():
+        with torch.no_grad():
+            trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, completion_length, per_device)
+
+    def train_micro_batch():
+        trainer.accelerator.backward(trainer.compute_loss(trainer.model, micro_batch))
+
+    old, micro = seconds(old_log_probs), seconds(train_micro_batch, repeat=4)
+    return {"completions": len(ids), "tokens": int(mask.sum()), "old log-probs s": old, "micro-batch s": micro,
+            "micro-batches": micro_batches, "model s": old + micro * micro_batches}  # fmt: skip
+
+
+def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
+    """One variant in a child process: its row."""
+    try:
+        params = write_variant_params(name, model, rows, folder, [NO_ENGINE])
+    except ParamsError as error:
+        return {"variant": name, "error": str(error)[:120]}
+    command = [sys.executable, "-m", "benchmarks.grpo_model_time", "--measure", str(params)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
+    rows_out = [line.removeprefix(RESULT) for line in result.stdout.splitlines() if line.startswith(RESULT)]
+    if result.returncode != 0 or not rows_out:
+        return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
+    return {"variant": name, **json.loads(rows_out[-1])}
+
+
+def table(results: list[dict]) -> str:
+    first = next((r["model s"] for r in results if "model s" in r), None)
+    lines = ["| variant | completions | tokens | old log-probs s | micro-batch s | micro-batches | model s a "
+             "generation | vs first |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error']} | | | | | | |")
+            continue
+        ratio = f"{first / r['model s']:.2f}x" if first else ""
+        lines.append(f"| {r['variant']} | {r['completions']} | {r['tokens']:,} | {r['old log-probs s']:.2f} | "
+                     f"{r['micro-batch s']:.3f} | {r['micro-batches']} | {r['model s']:.2f} | {ratio} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
+    parser.add_argument("--rows", type=int, default=32, help="train prompts of the recipe's batch (x prompts-x4)")
+    parser.add_argument("--variants", nargs="+", default=["baseline"], type=variant_name,
+                        help="benchmarks/grpo_throughput.py's variants, joined by '+' or not")  # fmt: skip
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a child: one variant's params file
+    args = parser.parse_args()
+    if args.measure:
+        print(RESULT + json.dumps(measure(args.measure)), flush=True)
+        return
+    if not Path("models/warmstart").is_dir():
+        sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
+    with tempfile.TemporaryDirectory(prefix="grpo-model-time-") as temporary:
+        results = []
+        for name in args.variants:
+            results.append(run_variant(name, args.model, args.rows, Path(temporary)))
+            print(table(results).splitlines()[-1], flush=True)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.child import measure_in_child, print_row
 from benchmarks.grpo_throughput import variant_name, write_variant_params
 from dayplan.config import ParamsError, load_params
 from dayplan.inference import prompt_token_ids
-
-RESULT = "result: "  # the child's last line: its JSON row
 
 
 def generation_batch(trainer, dataset, tokenizer) -> tuple[list[list[int]], int]:
@@ -75,17 +72,11 @@ def run_variant(name: str, model: str, rows: int, folder: Path, profile: Path | 
         params = write_variant_params(name, model, rows, folder)
     except ParamsError as error:
         return {"variant": name, "error": str(error)[:120]}
-    command = [sys.executable, "-m", "benchmarks.grpo_generation", "--measure", str(params)]
-    if profile:
-        command += ["--profile", str(profile / f"{name}.prof")]
-    result = subprocess.run(command, capture_output=True, text=True)
-    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
-    rows_out = [line.removeprefix(RESULT) for line in result.stdout.splitlines() if line.startswith(RESULT)]
-    if result.returncode != 0 or not rows_out:
-        return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
-    if profile:
-        print(result.stdout.split(RESULT)[0], flush=True)
-    return {"variant": name, **json.loads(rows_out[-1])}
+    options = ["--profile", str(profile / f"{name}.prof")] if profile else []
+    row, printed = measure_in_child("benchmarks.grpo_generation", name, params, folder, *options)
+    if profile and printed:
+        print(printed, flush=True)
+    return row
 
 
 def table(results: list[dict]) -> str:
@@ -112,7 +103,7 @@ def main() -> None:
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a child: one variant's params file
     args = parser.parse_args()
     if args.measure:
-        print(RESULT + json.dumps(measure(args.measure, args.profile)), flush=True)
+        print_row(measure(args.measure, args.profile))
         return
     if not Path("models/warmstart").is_dir():
         sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")

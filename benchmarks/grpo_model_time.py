@@ -15,18 +15,16 @@ warmstart` first.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.child import measure_in_child, print_row
 from benchmarks.grpo_throughput import variant_name, write_variant_params
 from dayplan.config import ParamsError, load_params
 from dayplan.inference import prompt_token_ids
 
-RESULT = "result: "  # the child's last line: its JSON row
 NO_ENGINE = "train.grpo.use_vllm=false"
 
 
@@ -115,13 +113,7 @@ def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
         params = write_variant_params(name, model, rows, folder, [NO_ENGINE])
     except ParamsError as error:
         return {"variant": name, "error": str(error)[:120]}
-    command = [sys.executable, "-m", "benchmarks.grpo_model_time", "--measure", str(params)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
-    rows_out = [line.removeprefix(RESULT) for line in result.stdout.splitlines() if line.startswith(RESULT)]
-    if result.returncode != 0 or not rows_out:
-        return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
-    return {"variant": name, **json.loads(rows_out[-1])}
+    return measure_in_child("benchmarks.grpo_model_time", name, params, folder)[0]
 
 
 def table(results: list[dict]) -> str:
@@ -147,7 +139,7 @@ def main() -> None:
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a child: one variant's params file
     args = parser.parse_args()
     if args.measure:
-        print(RESULT + json.dumps(measure(args.measure)), flush=True)
+        print_row(measure(args.measure))
         return
     if not Path("models/warmstart").is_dir():
         sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")

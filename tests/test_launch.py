@@ -17,6 +17,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
+from benchmarks.child import measure_in_child
 from benchmarks.grpo_generation import table as generation_table
 from benchmarks.grpo_throughput import (
     GENERATE,
@@ -411,6 +412,13 @@ def test_micro_batches_that_do_not_halve_are_refused(tmp_path):
 def test_a_variant_name_the_benchmark_cannot_run_is_refused(name, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         variant_name(name)
+
+
+def test_a_child_that_fails_gives_its_last_error_line_as_the_row(tmp_path):
+    """A benchmark's child that stops before its row: the variant's row holds its error, the log all it said."""
+    row, printed = measure_in_child("benchmarks.grpo_model_time", "baseline", tmp_path / "missing.yaml", tmp_path)
+    assert row["variant"] == "baseline" and "missing.yaml" in row["error"] and printed == ""
+    assert "missing.yaml" in (tmp_path / "baseline.log").read_text()
 
 
 def test_the_throughput_table_compares_every_variant_with_the_first():

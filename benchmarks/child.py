@@ -5,9 +5,12 @@ The child is `python -m MODULE --measure PARAMS [OPTIONS]`; it prints its row la
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 RESULT = "result: "  # the child's last line: its JSON row
@@ -27,3 +30,26 @@ def measure_in_child(module: str, name: str, params: Path, folder: Path, *option
     if result.returncode != 0 or not rows:
         return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}, ""
     return {"variant": name, **json.loads(rows[-1])}, result.stdout.split(RESULT)[0]
+
+
+def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --rows and --variants (benchmarks/grpo_throughput.py's names), and the child's --measure."""
+    from benchmarks.grpo_throughput import variant_name
+
+    parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
+    parser.add_argument("--rows", type=int, default=32, help="train prompts of the recipe's batch (x prompts-x4)")
+    parser.add_argument("--variants", nargs="+", default=["baseline"], type=variant_name,
+                        help="benchmarks/grpo_throughput.py's variants, joined by '+' or not")  # fmt: skip
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a child: one variant's params file
+
+
+def run_variants(variants: list[str], run: Callable[[str, Path], dict], table: Callable[[list[dict]], str]) -> None:
+    """Each variant's row from run(name, folder), printed against the first as it ends, then the whole table."""
+    if not Path("models/warmstart").is_dir():
+        sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
+    with tempfile.TemporaryDirectory(prefix="grpo-benchmark-") as temporary:
+        results = []
+        for name in variants:
+            results.append(run(name, Path(temporary)))
+            print(table(results).splitlines()[-1], flush=True)
+    print(table(results))

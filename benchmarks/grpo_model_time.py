@@ -15,13 +15,12 @@ warmstart` first.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import measure_in_child, print_row
-from benchmarks.grpo_throughput import variant_name, write_variant_params
+from benchmarks.child import add_variant_arguments, measure_in_child, print_row, run_variants
+from benchmarks.grpo_throughput import write_variant_params
 from dayplan.config import ParamsError, load_params
 from dayplan.inference import prompt_token_ids
 
@@ -132,23 +131,12 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-quality", help="model configuration (conf/model/)")
-    parser.add_argument("--rows", type=int, default=32, help="train prompts of the recipe's batch (x prompts-x4)")
-    parser.add_argument("--variants", nargs="+", default=["baseline"], type=variant_name,
-                        help="benchmarks/grpo_throughput.py's variants, joined by '+' or not")  # fmt: skip
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a child: one variant's params file
+    add_variant_arguments(parser)
     args = parser.parse_args()
     if args.measure:
         print_row(measure(args.measure))
         return
-    if not Path("models/warmstart").is_dir():
-        sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
-    with tempfile.TemporaryDirectory(prefix="grpo-model-time-") as temporary:
-        results = []
-        for name in args.variants:
-            results.append(run_variant(name, args.model, args.rows, Path(temporary)))
-            print(table(results).splitlines()[-1], flush=True)
-    print(table(results))
+    run_variants(args.variants, lambda name, folder: run_variant(name, args.model, args.rows, folder), table)
 
 
 if __name__ == "__main__":

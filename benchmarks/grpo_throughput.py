@@ -54,6 +54,10 @@ VARIANTS = {
     ],
     # LoRA layers take their bf16 input as it is: no copy to the adapter's float32 and back (train.cast_lora_inputs)
     "no-lora-casts": ["train.cast_lora_inputs=false"],
+    # the train dataloader: TRL pulls each micro-step's rows though it generates from one in steps_per_generation;
+    # no pinning of those rows (Python objects, not tensors), or two processes to read them
+    "no-pin": ["+train.grpo.dataloader_pin_memory=false"],
+    "loader-workers": ["+train.grpo.dataloader_num_workers=2"],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt
     "ddp-2": ["train.num_processes=2", "train.accelerate_config=recipes/accelerate/multi_gpu.yaml"],

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from benchmarks.child import add_variant_arguments, measure_in_child, print_row, run_variants
+from benchmarks.grpo_generation import generation_batch
 from benchmarks.grpo_throughput import write_variant_params
 from dayplan.config import ParamsError, load_params
-from dayplan.inference import prompt_token_ids
 
 NO_ENGINE = "train.grpo.use_vllm=false"
 
@@ -34,10 +34,9 @@ def synthetic_batch(trainer, dataset, tokenizer, seed: int = 0) -> dict:
     from trl.trainer.utils import pad
 
     generator = torch.Generator().manual_seed(seed)
-    group, size = trainer.num_generations, trainer.args.generation_batch_size
-    longest = trainer.args.max_completion_length
-    rows = [dataset[i % len(dataset)]["prompt"] for i in range(size // group)]
-    prompts = [torch.tensor(prompt_token_ids(tokenizer, row)) for row in rows for _ in range(group)]
+    prompt_ids, _ = generation_batch(trainer, dataset, tokenizer)
+    prompts = [torch.tensor(ids) for ids in prompt_ids]
+    size, longest = len(prompts), trainer.args.max_completion_length
     lengths = torch.randint(longest // 4, longest + 1, (size,), generator=generator)
     lengths[0] = longest
     vocabulary = trainer.model.config.vocab_size

@@ -436,6 +436,7 @@ def test_trls_timings_are_summed_a_part_from_the_runs_mlflow_run(tmp_path, monke
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("timings")  # not the experiment an earlier test made active in its own store
     with mlflow.start_run() as run:
         for step, seconds in enumerate([40.0, 2.5, 41.5]):  # as TRL logs them: one value a generate call
             mlflow.log_metric(PROFILED + GENERATE, seconds, step=step)

@@ -432,16 +432,16 @@ def test_the_throughput_table_compares_every_variant_with_the_first():
 
 
 def test_trls_timings_are_summed_a_part_from_the_runs_mlflow_run(tmp_path, monkeypatch):
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("timings")  # not the experiment an earlier test made active in its own store
-    with mlflow.start_run() as run:
-        for step, seconds in enumerate([40.0, 2.5, 41.5]):  # as TRL logs them: one value a generate call
-            mlflow.log_metric(PROFILED + GENERATE, seconds, step=step)
-        mlflow.log_metric("profiling/Time taken: GRPOTrainer.sync_weights", 9.0, step=0)
-        mlflow.log_metric("reward", 50.0, step=0)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri)  # no fluent API: it would leave an active experiment for the tests after this one
+    run = client.create_run(client.create_experiment("timings"))
+    for step, seconds in enumerate([40.0, 2.5, 41.5]):  # as TRL logs them: one value a generate call
+        client.log_metric(run.info.run_id, PROFILED + GENERATE, seconds, step=step)
+    client.log_metric(run.info.run_id, "profiling/Time taken: GRPOTrainer.sync_weights", 9.0, step=0)
+    client.log_metric(run.info.run_id, "reward", 50.0, step=0)
     (tmp_path / "mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id}))
     timings = trl_timings(tmp_path)
     assert timings == {"vLLM.generate": 84.0, "sync_weights": 9.0}

@@ -292,6 +292,16 @@ def test_the_model_time_benchmark_times_a_generation_batch_of_the_tiny_model(wor
     assert grpo_model_time.table([{"variant": "baseline", **row}]).splitlines()[2].startswith("| baseline | 4 |")
 
 
+def test_the_rows_benchmark_times_a_generation_of_the_tiny_models_dataloader(workdir):
+    """benchmarks/grpo_rows.py's child on the tiny model: one pull of 4 rows (the prompt, the rewards' columns)."""
+    from benchmarks import grpo_rows
+
+    _data_and_model(workdir)
+    row = grpo_rows.measure(workdir / "params.yaml")
+    assert (row["rows a pull"], row["pulls"], row["columns"]) == (4, 1, 4) and row["rows s"] > 0
+    assert grpo_rows.table([{"variant": "baseline", **row}]).splitlines()[2].startswith("| baseline | 4 | 1 | 4 |")
+
+
 def test_skipping_lora_input_casts_without_bf16_is_refused_in_one_line():
     train = load_params(REPO / "params.yaml").train.model_copy(update={"cast_lora_inputs": False})
     with pytest.raises(grpo.TrainSetupError) as caught:

@@ -54,9 +54,10 @@ VARIANTS = {
     ],
     # LoRA layers take their bf16 input as it is: no copy to the adapter's float32 and back (train.cast_lora_inputs)
     "no-lora-casts": ["train.cast_lora_inputs=false"],
-    # the train dataloader: TRL pulls each micro-step's rows though it generates from one in steps_per_generation;
-    # no pinning of those rows (Python objects, not tensors), or two processes to read them
-    "no-pin": ["+train.grpo.dataloader_pin_memory=false"],
+    # the train dataloader: TRL pulls a generation batch's rows each micro-step, though it generates from one pull
+    # in steps_per_generation; pinning those rows (Python objects, not tensors) as PyTorch does by default, or
+    # two processes to read them
+    "pin": ["train.grpo.dataloader_pin_memory=true"],
     "loader-workers": ["+train.grpo.dataloader_num_workers=2"],
     "4bit": ["train.model_args.load_in_4bit=true", "train.grpo.use_vllm=false"],
     "unsloth": ["train.backend=unsloth"],  # with the versions of constraints-unsloth.txt

@@ -12,7 +12,7 @@ from typing import Any
 
 from dayplan.config import Params, TrainParams
 from dayplan.inference import prompt_token_ids
-from dayplan.rewards import REWARD_NAMES, reward_functions
+from dayplan.rewards import REWARD_NAMES, instance_column, reward_functions
 from dayplan.task import chat_messages
 
 
@@ -104,14 +104,7 @@ def prompt_dataset(rows: list[dict], tokenizer, max_prompt_length: int, limit: i
         messages = chat_messages(row["prompt"])
         # TRL 1.16 has no max_prompt_length: long prompts are dropped here instead of truncated mid-instance.
         if prompt_length(tokenizer, messages) <= max_prompt_length:
-            records.append(
-                {
-                    "prompt": messages,
-                    "events": row["events"],
-                    "priority_events": row["priority_events"],
-                    "optimal_score": row["optimal_score"],
-                }
-            )
+            records.append({"prompt": messages, "instance": instance_column(row)})
     dropped = (min(limit, len(rows)) if limit else len(rows)) - len(records)
     return Dataset.from_list(records), dropped
 

@@ -6,6 +6,8 @@ them with `reward_weights`. All the rules come from dayplan.task; these only tur
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Sequence
 
 from dayplan.task import (
@@ -57,11 +59,27 @@ def schedule_points(text: str, instance: Instance, optimum: int, touching_overla
     return SCORE_POINTS * instance.value(alone) / optimum
 
 
+def instance_column(row: dict) -> str:
+    """The dataset column the score reward reads: a row's events, priorities and optimum as one JSON string.
+
+    TRL's dataloader hands every micro-step the whole generation batch's rows, and the trainer copies each
+    Python object in them on each pull; one string a row instead of nested event lists makes that 4x cheaper.
+    """
+    return json.dumps([row["events"], row["priority_events"], row["optimal_score"]])
+
+
+@functools.lru_cache(maxsize=4096)  # a group's completions share their instance
+def column_instance(column: str) -> tuple[Instance, int]:
+    """instance_column's string back as (instance, optimum)."""
+    events, priority_events, optimum = json.loads(column)
+    return Instance.from_row(events, priority_events), optimum
+
+
 def make_score_reward(touching_overlaps: bool = False) -> Callable[..., list[float]]:
-    def score_reward(completions, events, priority_events, optimal_score, **kwargs) -> list[float]:
+    def score_reward(completions, instance, **kwargs) -> list[float]:
         return [
-            schedule_points(completion_text(c), Instance.from_row(ev, pr), opt, touching_overlaps)
-            for c, ev, pr, opt in zip(completions, events, priority_events, optimal_score)
+            schedule_points(completion_text(c), *column_instance(column), touching_overlaps)
+            for c, column in zip(completions, instance)
         ]
 
     return score_reward

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_grounding import instances
 
+from dayplan.data import instance_row
 from dayplan.rewards import (
+    column_instance,
     format_reward,
+    instance_column,
     make_score_reward,
     overlap_reward,
     reward_functions,
@@ -27,7 +31,8 @@ INSTANCE = Instance.from_row(
     ["A"],
 )
 OPTIMUM = solve(INSTANCE)[0]  # A (120) + C (60) + E (90) = 270
-COLUMNS = {"events": [[e.as_row() for e in INSTANCE.events]], "priority_events": [["A"]], "optimal_score": [OPTIMUM]}
+ROW = {"events": [e.as_row() for e in INSTANCE.events], "priority_events": ["A"], "optimal_score": OPTIMUM}
+COLUMNS = {"instance": [instance_column(ROW)]}  # the train dataset's column, as TRL passes it
 
 
 def ev(name: str) -> Event:
@@ -111,6 +116,13 @@ def test_overlap_reward(wrap):
     clashing = [Event(f"X{i}", "09:00", "10:00") for i in range(5)]  # 10 pairs
     assert overlap_reward([wrap(answer(*clashing))]) == [-70.0]
     assert overlap_reward([wrap("nothing")]) == [0.0]
+
+
+@given(instances())
+@settings(max_examples=100, deadline=None)
+def test_the_instance_column_gives_back_the_rows_instance_and_optimum(instance):
+    row = instance_row(instance)
+    assert column_instance(instance_column(row)) == (instance, row["optimal_score"])
 
 
 def test_rewards_take_batches_and_trl_keywords():

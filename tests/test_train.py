@@ -166,6 +166,7 @@ def test_fingerprint_tracks_params_model_and_data(fingerprint_inputs):
 
 def test_min_events_keeps_the_larger_instances_then_the_first_rows(workdir):
     from dayplan import training
+    from dayplan.rewards import column_instance
 
     _data_and_model(workdir)
     params = load_params(workdir / "params.yaml")
@@ -177,7 +178,8 @@ def test_min_events_keeps_the_larger_instances_then_the_first_rows(workdir):
 
     dataset, dropped, _ = training.prompts(train_params(min_events=6, rows=3), start, data)
     assert len(dataset) == 3 and dropped == 0
-    assert [len(events) for events in dataset["events"]] == [n for n in rows if n >= 6][:3]
+    kept = [len(column_instance(column)[0].events) for column in dataset["instance"]]
+    assert kept == [n for n in rows if n >= 6][:3]
     with pytest.raises(training.TrainError, match="no prompt has train.min_events=9 events"):
         training.prompts(train_params(min_events=9), start, data)
 
@@ -293,13 +295,13 @@ def test_the_model_time_benchmark_times_a_generation_batch_of_the_tiny_model(wor
 
 
 def test_the_rows_benchmark_times_a_generation_of_the_tiny_models_dataloader(workdir):
-    """benchmarks/grpo_rows.py's child on the tiny model: one pull of 4 rows (the prompt, the rewards' columns)."""
+    """benchmarks/grpo_rows.py's child on the tiny model: one pull of 4 rows (the prompt and its instance)."""
     from benchmarks import grpo_rows
 
     _data_and_model(workdir)
     row = grpo_rows.measure(workdir / "params.yaml")
-    assert (row["rows a pull"], row["pulls"], row["columns"]) == (4, 1, 4) and row["rows s"] > 0
-    assert grpo_rows.table([{"variant": "baseline", **row}]).splitlines()[2].startswith("| baseline | 4 | 1 | 4 |")
+    assert (row["rows a pull"], row["pulls"], row["columns"]) == (4, 1, 2) and row["rows s"] > 0
+    assert grpo_rows.table([{"variant": "baseline", **row}]).splitlines()[2].startswith("| baseline | 4 | 1 | 2 |")
 
 
 def test_skipping_lora_input_casts_without_bf16_is_refused_in_one_line():

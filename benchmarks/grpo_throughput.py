@@ -52,6 +52,9 @@ VARIANTS = {
         "+train.vllm_engine.max_num_batched_tokens=16384",
         "+train.vllm_engine.compilation_config.max_cudagraph_capture_size=1024",
     ],
+    # attention by PyTorch's flex_attention, whose block mask skips the padding; SDPA falls back from flash to
+    # its memory-efficient kernel once a padding mask is given
+    "flex-attn": ["+train.model_args.attn_implementation=flex_attention"],
     # LoRA layers take their bf16 input as it is: no copy to the adapter's float32 and back (train.cast_lora_inputs)
     "no-lora-casts": ["train.cast_lora_inputs=false"],
     # the train dataloader: TRL pulls a generation batch's rows each micro-step, though it generates from one pull

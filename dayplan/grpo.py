@@ -116,6 +116,15 @@ def model_config(t: TrainParams):
     return ModelConfig(**t.model_args)
 
 
+def model_init_kwargs(model_args) -> dict[str, Any]:
+    """What the trainer's from_pretrained takes from train.model_args: the load dtype and, where set, the
+    attention kernel (TRL reads neither from its ModelConfig)."""
+    kwargs = {"dtype": model_args.dtype}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    return kwargs
+
+
 def grpo_config(params: Params, output_dir: Path, report_to: str = "mlflow"):
     """trl.GRPOConfig: train.grpo as it is, plus what the pipeline owns (outputs, reward weights, logging).
 
@@ -128,7 +137,7 @@ def grpo_config(params: Params, output_dir: Path, report_to: str = "mlflow"):
         **params.train.grpo,
         output_dir=str(output_dir),
         reward_weights=[weights[name] for name in REWARD_NAMES],
-        model_init_kwargs={"dtype": model_config(params.train).dtype},
+        model_init_kwargs=model_init_kwargs(model_config(params.train)),
         save_strategy="epoch",  # the merge stage maps epochs to checkpoints
         report_to=report_to,
     )

@@ -281,6 +281,19 @@ def test_lora_layers_without_input_casts_give_the_same_logits(tmp_path, monkeypa
     assert torch.equal(logits(), with_casts)
 
 
+def test_the_attention_kernel_of_model_args_is_the_one_the_trainer_loads(tmp_path, monkeypatch):
+    from dayplan import training
+
+    root = _workdir(tmp_path, "+train.model_args.attn_implementation=eager")
+    monkeypatch.chdir(root)
+    _data_and_model(root)
+    params = load_params(root / "params.yaml")
+    start = training.start_model_of(Path("models/warmstart"))
+    dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
+    trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path("models/grpo"), cuda=False, report_to="none")
+    assert trainer.model.config._attn_implementation == "eager"  # sdpa where model_args leave it out
+
+
 def test_the_model_time_benchmark_times_a_generation_batch_of_the_tiny_model(workdir, monkeypatch):
     """benchmarks/grpo_model_time.py's child on the tiny model: one generation batch of 4 completions (2 prompts x
     2), one micro-batch of 4, each part timed; its table row."""

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 RESULT = "result: "  # the child's last line: its JSON row
@@ -30,6 +30,20 @@ def measure_in_child(module: str, name: str, params: Path, folder: Path, *option
     if result.returncode != 0 or not rows:
         return {"variant": name, "error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}, ""
     return {"variant": name, **json.loads(rows[-1])}, result.stdout.split(RESULT)[0]
+
+
+def variant_in_child(module: str, name: str, model: str, rows: int, folder: Path, extra: Sequence[str] = (),
+                     options: Sequence[str] = ()) -> tuple[dict, str]:  # fmt: skip
+    """measure_in_child for variant `name`, its params written first (`extra` overrides last); a variant the
+    configuration refuses gets a row that says why, and the others run."""
+    from benchmarks.grpo_throughput import write_variant_params
+    from dayplan.config import ParamsError
+
+    try:
+        params = write_variant_params(name, model, rows, folder, extra)
+    except ParamsError as error:
+        return {"variant": name, "error": str(error)[:120]}, ""
+    return measure_in_child(module, name, params, folder, *options)
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,3 +67,17 @@ def run_variants(variants: list[str], run: Callable[[str, Path], dict], table: C
             results.append(run(name, Path(temporary)))
             print(table(results).splitlines()[-1], flush=True)
     print(table(results))
+
+
+def main(description: str, module: str, measure: Callable[[Path], dict], table: Callable[[list[dict]], str],
+         extra: Sequence[str] = ()) -> None:  # fmt: skip
+    """A benchmark's command line: each variant measured in a child (`python -m module --measure PARAMS`, whose
+    row `measure` gives), the table printed as they end."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_variant_arguments(parser)
+    args = parser.parse_args()
+    if args.measure:
+        print_row(measure(args.measure))
+        return
+    run_variants(args.variants, lambda name, folder: variant_in_child(module, name, args.model, args.rows, folder,
+                                                                      extra)[0], table)  # fmt: skip

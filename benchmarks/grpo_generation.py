@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import add_variant_arguments, measure_in_child, print_row, run_variants
-from benchmarks.grpo_throughput import write_variant_params
-from dayplan.config import ParamsError, load_params
+from benchmarks.child import add_variant_arguments, print_row, run_variants, variant_in_child
+from dayplan.config import load_params
 from dayplan.inference import prompt_token_ids
 
 
@@ -67,12 +66,8 @@ def measure(params_path: Path, profile: Path | None) -> dict:
 
 def run_variant(name: str, model: str, rows: int, folder: Path, profile: Path | None) -> dict:
     """One variant in a child process (its engine's GPU memory goes with it): its row."""
-    try:
-        params = write_variant_params(name, model, rows, folder)
-    except ParamsError as error:
-        return {"variant": name, "error": str(error)[:120]}
     options = ["--profile", str(profile / f"{name}.prof")] if profile else []
-    row, printed = measure_in_child("benchmarks.grpo_generation", name, params, folder, *options)
+    row, printed = variant_in_child("benchmarks.grpo_generation", name, model, rows, folder, options=options)
     if profile and printed:
         print(printed, flush=True)
     return row

@@ -14,15 +14,13 @@ warmstart` first.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import add_variant_arguments, measure_in_child, print_row, run_variants
+from benchmarks import child
 from benchmarks.grpo_generation import generation_batch
-from benchmarks.grpo_throughput import write_variant_params
-from dayplan.config import ParamsError, load_params
+from dayplan.config import load_params
 
 NO_ENGINE = "train.grpo.use_vllm=false"
 
@@ -70,10 +68,9 @@ def seconds(function, repeat: int = 1) -> float:
     return (time.perf_counter() - started) / repeat
 
 
-def measure(params_path: Path) -> dict:
-    """Build the trainer from the variant's params and time its model's work on one synthetic generation batch."""
+def stage_trainer(params_path: Path):
+    """(trainer, dataset, tokenizer) as `stages.train` builds them from the variant's params and models/warmstart."""
     import torch
-    from trl.trainer.utils import split_tensor_dict
 
     from dayplan import grpo, training
 
@@ -82,8 +79,17 @@ def measure(params_path: Path) -> dict:
     grpo.check_setup(params.train, cuda)  # the train stage's one-line refusals
     start = training.start_model_of(Path("models/warmstart"))
     dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
-    with tempfile.TemporaryDirectory(prefix="grpo-model-time-") as output_dir:
+    with tempfile.TemporaryDirectory(prefix="grpo-trainer-") as output_dir:
         trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path(output_dir), cuda, report_to="none")
+    return trainer, dataset, tokenizer
+
+
+def measure(params_path: Path) -> dict:
+    """Build the trainer from the variant's params and time its model's work on one synthetic generation batch."""
+    import torch
+    from trl.trainer.utils import split_tensor_dict
+
+    trainer, dataset, tokenizer = stage_trainer(params_path)
     batch = synthetic_batch(trainer, dataset, tokenizer)
     ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
     mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
@@ -105,15 +111,6 @@ def measure(params_path: Path) -> dict:
             "micro-batches": micro_batches, "model s": old + micro * micro_batches}  # fmt: skip
 
 
-def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
-    """One variant in a child process: its row."""
-    try:
-        params = write_variant_params(name, model, rows, folder, [NO_ENGINE])
-    except ParamsError as error:
-        return {"variant": name, "error": str(error)[:120]}
-    return measure_in_child("benchmarks.grpo_model_time", name, params, folder)[0]
-
-
 def table(results: list[dict]) -> str:
     first = next((r["model s"] for r in results if "model s" in r), None)
     lines = ["| variant | completions | tokens | old log-probs s | micro-batch s | micro-batches | model s a "
@@ -129,13 +126,7 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_variant_arguments(parser)
-    args = parser.parse_args()
-    if args.measure:
-        print_row(measure(args.measure))
-        return
-    run_variants(args.variants, lambda name, folder: run_variant(name, args.model, args.rows, folder), table)
+    child.main(__doc__, "benchmarks.grpo_model_time", measure, table, [NO_ENGINE])
 
 
 if __name__ == "__main__":

@@ -14,15 +14,12 @@ as `model=smollm2-135m` does: the rows are the same. Run `dvc repro warmstart` f
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import add_variant_arguments, measure_in_child, print_row, run_variants
-from benchmarks.grpo_throughput import write_variant_params
-from dayplan.config import ParamsError, load_params
+from benchmarks import child
+from benchmarks.grpo_model_time import stage_trainer
 
 NO_ENGINE = "train.grpo.use_vllm=false"
 ON_THE_CPU = ["train.grpo.bf16=false", "train.grpo.use_cpu=true", "train.grpo.optim=adamw_torch"]
@@ -39,30 +36,11 @@ def rows_seconds(trainer) -> float:
 
 
 def measure(params_path: Path) -> dict:
-    import torch
-
-    from dayplan import grpo, training
-
-    params = load_params(params_path)
-    cuda = torch.cuda.is_available()
-    grpo.check_setup(params.train, cuda)  # the train stage's one-line refusals
-    start = training.start_model_of(Path("models/warmstart"))
-    dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
-    with tempfile.TemporaryDirectory(prefix="grpo-rows-") as output_dir:
-        trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path(output_dir), cuda, report_to="none")
+    trainer, dataset, _ = stage_trainer(params_path)
     seconds = [rows_seconds(trainer) for _ in range(GENERATIONS)]
     steps = trainer.args.steps_per_generation
     return {"rows a pull": trainer.args.generation_batch_size, "pulls": steps, "columns": len(dataset.column_names),
             "rows s": statistics.median(seconds)}  # fmt: skip
-
-
-def run_variant(name: str, model: str, rows: int, folder: Path, cuda: bool) -> dict:
-    """One variant in a child process: its row."""
-    try:
-        params = write_variant_params(name, model, rows, folder, [NO_ENGINE, *([] if cuda else ON_THE_CPU)])
-    except ParamsError as error:
-        return {"variant": name, "error": str(error)[:120]}
-    return measure_in_child("benchmarks.grpo_rows", name, params, folder)[0]
 
 
 def table(results: list[dict]) -> str:
@@ -82,14 +60,8 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_variant_arguments(parser)
-    args = parser.parse_args()
-    if args.measure:
-        print_row(measure(args.measure))
-        return
-    cuda = torch.cuda.is_available()
-    run_variants(args.variants, lambda name, folder: run_variant(name, args.model, args.rows, folder, cuda), table)
+    extra = [NO_ENGINE, *([] if torch.cuda.is_available() else ON_THE_CPU)]
+    child.main(__doc__, "benchmarks.grpo_rows", measure, table, extra)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
-from benchmarks.child import measure_in_child
+from benchmarks.child import measure_in_child, variant_in_child
 from benchmarks.grpo_generation import table as generation_table
 from benchmarks.grpo_throughput import (
     GENERATE,
@@ -399,6 +399,9 @@ def test_micro_batches_that_do_not_halve_are_refused(tmp_path):
     """tiny accumulates no micro-batches: micro-x2 has none to join, and its row says so."""
     with pytest.raises(ParamsError, match="micro-x2: tiny's micro-batches do not make 2x larger ones"):
         variant_overrides("micro-x2", "tiny")
+    row, printed = variant_in_child("benchmarks.grpo_rows", "micro-x2", "tiny", 4, tmp_path)
+    assert row == {"variant": "micro-x2", "error": "micro-x2: tiny's micro-batches do not make 2x larger ones"}
+    assert printed == "" and not list(tmp_path.iterdir())  # refused before any child started
 
 
 @pytest.mark.parametrize(

@@ -249,20 +249,28 @@ def test_unsloth_without_a_gpu_is_refused_in_one_line():
     assert str(caught.value) == "train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)"
 
 
-def test_lora_layers_without_input_casts_give_the_same_logits(tmp_path, monkeypatch):
-    """train.cast_lora_inputs false, bf16 autocast (here the CPU's): the LoRA layers skip PEFT's float32 copy of
-    their bf16 input, and the model's logits are the same to the bit."""
-    import torch
-
+def _tiny_trainer(tmp_path, monkeypatch, *overrides: str):
+    """(trainer, dataset, tokenizer) of the train stage on the tiny model, params.yaml with `overrides` (its
+    CPU-only refusals not applied: bf16 autocast runs on the CPU too)."""
     from dayplan import training
 
-    root = _workdir(tmp_path, "train.model_args.dtype=bfloat16", "train.grpo.bf16=true")
+    root = _workdir(tmp_path, *overrides)
     monkeypatch.chdir(root)
     _data_and_model(root)
     params = load_params(root / "params.yaml")
     start = training.start_model_of(Path("models/warmstart"))
     dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
     trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path("models/grpo"), cuda=False, report_to="none")
+    return trainer, dataset, tokenizer
+
+
+def test_lora_layers_without_input_casts_give_the_same_logits(tmp_path, monkeypatch):
+    """train.cast_lora_inputs false, bf16 autocast (here the CPU's): the LoRA layers skip PEFT's float32 copy of
+    their bf16 input, and the model's logits are the same to the bit."""
+    import torch
+
+    trainer, dataset, tokenizer = _tiny_trainer(tmp_path, monkeypatch, "train.model_args.dtype=bfloat16",
+                                                "train.grpo.bf16=true")  # fmt: skip
     torch.manual_seed(0)
     adapters = [p for name, p in trainer.model.named_parameters() if "lora_" in name]
     for weight in adapters:  # lora_B starts at zero: give the adapters something to add
@@ -282,15 +290,7 @@ def test_lora_layers_without_input_casts_give_the_same_logits(tmp_path, monkeypa
 
 
 def test_the_attention_kernel_of_model_args_is_the_one_the_trainer_loads(tmp_path, monkeypatch):
-    from dayplan import training
-
-    root = _workdir(tmp_path, "+train.model_args.attn_implementation=eager")
-    monkeypatch.chdir(root)
-    _data_and_model(root)
-    params = load_params(root / "params.yaml")
-    start = training.start_model_of(Path("models/warmstart"))
-    dataset, _, tokenizer = training.prompts(params, start, Path("data/train.parquet"))
-    trainer = grpo.build_trainer(params, start, tokenizer, dataset, Path("models/grpo"), cuda=False, report_to="none")
+    trainer, _, _ = _tiny_trainer(tmp_path, monkeypatch, "+train.model_args.attn_implementation=eager")
     assert trainer.model.config._attn_implementation == "eager"  # sdpa where model_args leave it out
 
 

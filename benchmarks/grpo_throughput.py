@@ -11,9 +11,9 @@ a folder of its own, and prints a table: s/step, completion tokens/s and tokens/
 lengths from the run's DVCLive folder over the stage's own GRPO time, start-up excluded), the ratio to the
 first variant, the share of that time spent in vLLM's generate and its tokens/s there (TRL's timings in the
 run's MLflow run), the stage's peak GPU allocation, and the mean reward of the last quarter of the steps
-(late reward), so that a faster variant that learns differently shows it. A second table gives the seconds
-a step in each part TRL times (generation, rewards, log-probabilities, weight sync, loss). Run `dvc repro
-warmstart` first.
+(late reward), so that a faster variant that learns differently shows it (`--plot` draws each variant's
+reward per step into one PNG). A second table gives the seconds a step in each part TRL times (generation,
+rewards, log-probabilities, weight sync, loss). Run `dvc repro warmstart` first.
 The `-2` variants train with 2 processes, one a GPU (README "Scaling out"); `nodes-2` starts them as two
 machines would, two `accelerate launch` with the multi-node config, one GPU each, on 127.0.0.1.
 """
@@ -35,6 +35,7 @@ from trl import GRPOConfig
 
 from dayplan import launch
 from dayplan.config import ParamsError, TrainParams, compose, load_params, validate, write_params
+from dayplan.report_figures import plot_reward_curves
 from dayplan.report_inputs import load_steps
 from dayplan.tracking import RUN_FILE, tracking_uri
 
@@ -164,6 +165,7 @@ def run_variant(name: str, model: str, rows: int, folder: Path) -> dict:
         "generation tokens/s": tokens / generating if generating else float("nan"),
         "peak GiB": float(peak[1]) if (peak := PEAK.search(result.stdout)) else float("nan"),
         "reward (last quarter)": sum(row["reward"] for row in last) / len(last),
+        "reward curve": [(int(row["step"]), row["reward"]) for row in logged],
         "timings": timings,
     }
 
@@ -262,6 +264,7 @@ def main() -> None:
         help=f"variants, one or several joined by '+': {', '.join(NAMES)}",
     )
     parser.add_argument("--keep", type=Path, help="keep each variant's params, run folder and log here")
+    parser.add_argument("--plot", type=Path, help="write the variants' reward per step to this PNG")
     args = parser.parse_args()
     if args.keep and args.keep.exists() and not args.keep.is_dir():
         sys.exit(f"error: --keep {args.keep}: not a folder")
@@ -276,6 +279,9 @@ def main() -> None:
             print(table(results).splitlines()[-1], flush=True)  # as it ends, against the first variant
     print(table(results))
     print(breakdown(results))
+    curves = {r["variant"]: r["reward curve"] for r in results if "reward curve" in r}
+    if args.plot and plot_reward_curves(curves, args.plot):
+        print(f"reward per step: {args.plot}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,23 @@ def plot_rewards(log: list[dict], path: Path) -> bool:
     return True
 
 
+def plot_reward_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> bool:
+    """Total reward per GRPO step, one line a run (a benchmark's variants side by side); False, and no file,
+    when no run logged a reward."""
+    if not any(curves.values()):
+        return False
+    fig, ax = pyplot().subplots(figsize=(8, 4.2))
+    for name, curve in curves.items():
+        if curve:
+            ax.plot(*zip(*curve), marker=".", label=name)
+    ax.set(title="Total reward per GRPO step", xlabel="GRPO step", ylabel="reward (weighted)")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
+    ax.legend(fontsize=7)
+    with atomic_path(path) as png:
+        save(fig, png)
+    return True
+
+
 def plot_scores(results: dict[str, dict], path: Path) -> None:
     """One split's score histogram per model, and each model's completions stacked by first broken rule."""
     fig, axes = pyplot().subplots(1, 2, figsize=(11, 3.8))

@@ -434,6 +434,15 @@ def test_the_throughput_table_compares_every_variant_with_the_first():
     assert lines[4] == "| liger | failed: liger-kernel is not installed | | | | | | | |"
 
 
+def test_the_variants_reward_curves_share_one_png_and_no_curve_writes_none(tmp_path):
+    from dayplan.report_figures import plot_reward_curves
+
+    curves = {"baseline": [(1, 48.4), (2, 52.0), (3, 57.2)], "no-lora-casts": [(1, 48.0), (2, 53.1)], "oom": []}
+    assert plot_reward_curves(curves, tmp_path / "rewards.png")
+    assert (tmp_path / "rewards.png").read_bytes().startswith(b"\x89PNG")
+    assert not plot_reward_curves({"oom": []}, tmp_path / "none.png") and not (tmp_path / "none.png").exists()
+
+
 def test_trls_timings_are_summed_a_part_from_the_runs_mlflow_run(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -268,6 +268,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep and args.keep.exists() and not args.keep.is_dir():
         sys.exit(f"error: --keep {args.keep}: not a folder")
+    if args.plot and (args.plot.suffix.lower() != ".png" or args.plot.is_dir()):
+        sys.exit(f"error: --plot {args.plot}: expected a .png file path")  # a folder would be replaced
     if not Path("models/warmstart").is_dir():
         sys.exit("error: models/warmstart not found: run `dvc repro warmstart` first")
     with tempfile.TemporaryDirectory(prefix="grpo-throughput-") as temporary:
@@ -280,8 +282,9 @@ def main() -> None:
     print(table(results))
     print(breakdown(results))
     curves = {r["variant"]: r["reward curve"] for r in results if "reward curve" in r}
-    if args.plot and plot_reward_curves(curves, args.plot):
-        print(f"reward per step: {args.plot}")
+    if args.plot:
+        drawn = plot_reward_curves(curves, args.plot)
+        print(f"reward per step: {args.plot}" if drawn else f"no variant logged a reward: {args.plot} not written")
 
 
 if __name__ == "__main__":

@@ -443,6 +443,19 @@ def test_the_variants_reward_curves_share_one_png_and_no_curve_writes_none(tmp_p
     assert not plot_reward_curves({"oom": []}, tmp_path / "none.png") and not (tmp_path / "none.png").exists()
 
 
+@pytest.mark.parametrize("plot", ["rewards.txt", "figures.png"])
+def test_the_throughput_benchmark_refuses_a_plot_that_is_no_png_file_before_running(tmp_path, monkeypatch, plot):
+    from benchmarks import grpo_throughput
+
+    (tmp_path / "figures.png").mkdir()  # a folder the plot would replace
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["grpo_throughput", "--plot", plot])
+    with pytest.raises(SystemExit) as caught:
+        grpo_throughput.main()
+    assert str(caught.value) == f"error: --plot {plot}: expected a .png file path"
+    assert (tmp_path / "figures.png").is_dir()
+
+
 def test_trls_timings_are_summed_a_part_from_the_runs_mlflow_run(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -6,6 +6,7 @@ The run's folder (fingerprint, resume, epochs) is dayplan/checkpoints.py; what i
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def check_setup(train: TrainParams, cuda: bool) -> None:
             raise TrainSetupError(
                 "train.model_args.load_in_4bit: bitsandbytes is not installed (pip install '.[gpu]')"
             ) from None
+    if grpo.get("use_liger_kernel") and importlib.util.find_spec("liger_kernel") is None:
+        raise TrainSetupError("train.grpo.use_liger_kernel: liger-kernel is not installed (pip install '.[gpu]')")
     if train.backend == "unsloth" and not cuda:
         raise TrainSetupError("train.backend: unsloth needs a CUDA GPU, none found (use train.backend=trl)")
     if train.backend == "unsloth":

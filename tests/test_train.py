@@ -227,6 +227,19 @@ def test_missing_bitsandbytes_names_the_extra(monkeypatch):
         grpo.check_setup(train, cuda=True)
 
 
+def test_missing_liger_kernel_names_the_extra(monkeypatch):
+    import importlib.util
+
+    params = load_params(REPO / "params.yaml")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real_find_spec(name, *a)
+    )
+    train = params.train.model_copy(update={"grpo": {**params.train.grpo, "use_liger_kernel": True}})
+    with pytest.raises(grpo.TrainSetupError, match=r"^train.grpo.use_liger_kernel: liger-kernel is not installed"):
+        grpo.check_setup(train, cuda=False)
+
+
 def test_metric_names_are_sanitised_and_non_numbers_dropped():
     metrics = train_log.numeric_metrics({"rewards/score(x)/mean": 1, "flag": True, "nan": float("nan"), "s": "x"}, "w/")
     assert metrics == {"w/rewards/score_x_/mean": 1.0}

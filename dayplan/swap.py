@@ -25,6 +25,9 @@ CONFIG_IGNORED = {
     "embd_pdrop",
     "resid_pdrop",
 }
+# config.json's special-token ids, which transformers' Trainer aligns with the tokenizer before training: where a
+# folder has a generation_config.json (compared below), vLLM and transformers' generate take the ids from there
+SPECIAL_TOKEN_IDS = {"bos_token_id", "eos_token_id", "pad_token_id"}
 # the tokenizer and what vLLM reads besides the weights: the chat template and the end-of-turn tokens
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -72,7 +75,10 @@ def incompatibility(loaded: dict | None, candidate: dict | None) -> str | None:
         return "not a local model folder with a config.json"
     if loaded is None:
         return "the engine's model is not a local model folder"
+    both_generation_configs = all("generation_config.json" in signature["files"] for signature in (loaded, candidate))
     for key in sorted(set(loaded["config"]) | set(candidate["config"])):
+        if both_generation_configs and key in SPECIAL_TOKEN_IDS:
+            continue
         if loaded["config"].get(key) != candidate["config"].get(key):
             return f"config.json {key} differs"
     for name in sorted(set(loaded["files"]) | set(candidate["files"])):

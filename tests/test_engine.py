@@ -122,6 +122,21 @@ def test_swap_compatibility_reads_config_and_tokenizer(models, tmp_path):
     )
 
 
+def test_config_special_token_ids_count_only_without_a_generation_config(models, tmp_path):
+    """The stop ids come from generation_config.json where there is one (it is compared), not from config.json."""
+    first = swap_signature(models["first"])
+    other = tmp_path / "other"
+    shutil.copytree(models["second"], other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "eos_token_id": 0}))
+    assert incompatibility(first, swap_signature(str(other))) is None
+    generation = json.loads((other / "generation_config.json").read_text())
+    (other / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": [0]}))
+    assert incompatibility(first, swap_signature(str(other))) == "generation_config.json differs"
+    (other / "generation_config.json").unlink()
+    assert incompatibility(first, swap_signature(str(other))) == "config.json eos_token_id differs"
+
+
 def test_weights_that_do_not_fit_are_a_one_line_error_naming_the_model(models, rows, tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -281,8 +281,8 @@ def main() -> None:
             print(table(results).splitlines()[-1], flush=True)  # as it ends, against the first variant
     print(table(results))
     print(breakdown(results))
-    curves = {r["variant"]: r["reward curve"] for r in results if "reward curve" in r}
     if args.plot:
+        curves = {r["variant"]: r["reward curve"] for r in results if "reward curve" in r}
         drawn = plot_reward_curves(curves, args.plot)
         print(f"reward per step: {args.plot}" if drawn else f"no variant logged a reward: {args.plot} not written")
 

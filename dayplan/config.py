@@ -170,6 +170,7 @@ class EvaluateParams(Strict):
     enforce_eager: bool = False  # vLLM: no CUDA graphs / torch.compile, so a faster start
     max_num_seqs: int | None = Field(default=None, ge=1)  # vLLM: sequences decoded together (None: its default)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)  # vLLM: share of each GPU it may take
+    vllm_engine: dict[str, Any] = {}  # vllm.LLM arguments over those above (dayplan/inference.py)
 
 
 class RetrainParams(Strict):

@@ -172,7 +172,21 @@ def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dic
         "max_lora_rank": 64,
         # in every worker: the method that loads another folder's weights (dayplan/engine.py)
         "worker_extension_cls": WORKER_EXTENSION,
+        **evaluate.vllm_engine,
     }
+
+
+def check_vllm_engine_args(engine_args: dict) -> None:
+    """evaluate.vllm_engine's names against vLLM's engine arguments (vllm.LLM passes them on to EngineArgs),
+    before any engine starts."""
+    if not engine_args:
+        return
+    import dataclasses
+
+    from vllm import EngineArgs
+
+    if unknown := sorted(set(engine_args) - {field.name for field in dataclasses.fields(EngineArgs)}):
+        raise ModelLoadError(f"evaluate.vllm_engine: {unknown[0]} is not a vLLM engine argument (vllm.EngineArgs)")
 
 
 def generate_vllm(

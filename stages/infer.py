@@ -21,7 +21,7 @@ from dayplan.config import load_params_or_exit
 from dayplan.constrain import GrammarError
 from dayplan.dataset import read_rows
 from dayplan.engine import evaluate_models
-from dayplan.inference import ModelLoadError, check_tensor_parallel, pick_backend
+from dayplan.inference import ModelLoadError, check_tensor_parallel, check_vllm_engine_args, pick_backend
 
 
 def read_split(path: Path, limit: int | None) -> list[dict]:
@@ -48,6 +48,7 @@ def main() -> None:
     try:
         if backend == "vllm":
             check_tensor_parallel(models, params.evaluate.tensor_parallel_size)
+            check_vllm_engine_args(params.evaluate.vllm_engine)
         # partial files sit beside the output folder, which DVC empties before it reruns the stage
         evaluate_models(models, rows, params.evaluate, backend, args.out, args.out.parent / ".partial")
     except (ModelLoadError, GrammarError) as error:

@@ -290,6 +290,7 @@ def vllm_engines() -> Engines:
         enforce_eager=True,
         max_num_seqs=None,
         gpu_memory_utilization=0.9,
+        vllm_engine={},
     )
     settings = {"backend": "vllm", "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "decoding": "free"}
     return Engines(settings, evaluate)

@@ -6,6 +6,7 @@ No test here has several GPUs: one runs the launcher for real, with one process 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -37,6 +38,7 @@ from dayplan.config import write_params as write_composed
 from dayplan.inference import (
     ModelLoadError,
     check_tensor_parallel,
+    check_vllm_engine_args,
     generate_vllm,
     tensor_parallel_sizes,
     vllm_llm_kwargs,
@@ -281,6 +283,26 @@ def test_gpu_memory_utilization_reaches_the_vllm_kwargs(tmp_path):
     assert vllm_llm_kwargs("models/base", load_params(ROOT / "params.yaml").evaluate)["gpu_memory_utilization"] == 0.9
     evaluate = params_with(tmp_path, evaluate={"gpu_memory_utilization": 0.15}).evaluate
     assert vllm_llm_kwargs("models/base", evaluate)["gpu_memory_utilization"] == 0.15
+
+
+def test_vllm_engine_args_reach_the_vllm_kwargs_over_dayplans(tmp_path):
+    assert load_params(ROOT / "params.yaml").evaluate.vllm_engine == {}
+    engine = {"max_num_seqs": 1024, "compilation_config": {"max_cudagraph_capture_size": 1024}}
+    evaluate = params_with(tmp_path, evaluate={"max_num_seqs": 256, "vllm_engine": engine}).evaluate
+    kwargs = vllm_llm_kwargs("models/base", evaluate)
+    assert kwargs["max_num_seqs"] == 1024 and kwargs["compilation_config"] == engine["compilation_config"]
+
+
+def test_an_unknown_vllm_engine_argument_is_one_line_before_any_engine(monkeypatch):
+    """vllm is a GPU extra: a stand-in module holds EngineArgs (a dataclass, as vLLM's) with two of its fields."""
+    engine_args = dataclasses.make_dataclass("EngineArgs", ["model", "max_num_batched_tokens"])
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(EngineArgs=engine_args))
+    check_vllm_engine_args({"max_num_batched_tokens": 16384})
+    with pytest.raises(ModelLoadError) as caught:
+        check_vllm_engine_args({"max_num_batch_tokens": 16384})
+    assert str(caught.value) == (
+        "evaluate.vllm_engine: max_num_batch_tokens is not a vLLM engine argument (vllm.EngineArgs)"
+    )
 
 
 def test_generate_vllm_builds_its_engine_from_those_kwargs(tmp_path, monkeypatch):

@@ -5,14 +5,13 @@ The run's folder (fingerprint, resume, epochs) is dayplan/checkpoints.py; what i
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from dayplan.config import Params, TrainParams
-from dayplan.inference import prompt_token_ids
+from dayplan.inference import prompt_token_ids, unknown_vllm_engine_arg
 from dayplan.rewards import REWARD_NAMES, instance_column, reward_functions
 from dayplan.task import chat_messages
 
@@ -211,10 +210,8 @@ def colocated_engine_args(engine_args: dict[str, Any]):
     if not engine_args or trl_llm is None:
         yield
         return
-    from vllm import EngineArgs  # vllm.LLM passes its arguments on to EngineArgs
-
-    if unknown := sorted(set(engine_args) - {field.name for field in dataclasses.fields(EngineArgs)}):
-        raise TrainSetupError(f"train.vllm_engine: {unknown[0]} is not a vLLM engine argument (vllm.EngineArgs)")
+    if unknown := unknown_vllm_engine_arg(engine_args):
+        raise TrainSetupError(f"train.vllm_engine: {unknown} is not a vLLM engine argument (vllm.EngineArgs)")
 
     def llm(**trl_args):
         return trl_llm(**{**trl_args, **engine_args})

@@ -176,17 +176,20 @@ def vllm_llm_kwargs(model_dir: str, evaluate, adapter: str | None = None) -> dic
     }
 
 
-def check_vllm_engine_args(engine_args: dict) -> None:
-    """evaluate.vllm_engine's names against vLLM's engine arguments (vllm.LLM passes them on to EngineArgs),
-    before any engine starts."""
-    if not engine_args:
-        return
+def unknown_vllm_engine_arg(engine_args: dict) -> str | None:
+    """The first of these names that vLLM's engine arguments lack (vllm.LLM passes them on to EngineArgs)."""
     import dataclasses
 
     from vllm import EngineArgs
 
-    if unknown := sorted(set(engine_args) - {field.name for field in dataclasses.fields(EngineArgs)}):
-        raise ModelLoadError(f"evaluate.vllm_engine: {unknown[0]} is not a vLLM engine argument (vllm.EngineArgs)")
+    unknown = sorted(set(engine_args) - {field.name for field in dataclasses.fields(EngineArgs)})
+    return unknown[0] if unknown else None
+
+
+def check_vllm_engine_args(engine_args: dict) -> None:
+    """evaluate.vllm_engine's names, before any engine starts."""
+    if engine_args and (unknown := unknown_vllm_engine_arg(engine_args)):
+        raise ModelLoadError(f"evaluate.vllm_engine: {unknown} is not a vLLM engine argument (vllm.EngineArgs)")
 
 
 def generate_vllm(

@@ -63,10 +63,20 @@ def swap_signature(model: str) -> dict | None:
             content = json.loads(path.read_text())
             if isinstance(content, dict):
                 content = {k: v for k, v in content.items() if k not in TOKENIZER_IGNORED}
+                if name == "generation_config.json" and "eos_token_id" in content:
+                    content["eos_token_id"] = stop_ids(content["eos_token_id"])
             files[name] = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
         else:
             files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"config": {k: v for k, v in config.items() if k not in CONFIG_IGNORED}, "files": files}
+
+
+def stop_ids(eos_token_id: int | list[int] | None) -> list[int]:
+    """generation_config.json's eos_token_id as the stop ids it names, in order: the same set stops generation
+    alike, and transformers' Trainer puts the tokenizer's end-of-text id first even where the list holds it."""
+    if eos_token_id is None:
+        return []
+    return sorted({eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id))
 
 
 def incompatibility(loaded: dict | None, candidate: dict | None) -> str | None:

@@ -20,6 +20,7 @@ from dayplan.data import generate_splits
 from dayplan.engine import Engines, evaluate_models, incompatibility, swap_signature
 from dayplan.inference import WORKER_EXTENSION, ModelLoadError
 from dayplan.modeling import build_tiny
+from dayplan.swap import stop_ids
 
 EVALUATE = SimpleNamespace(max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, batch_size=2, decoding="feasible")
 
@@ -123,7 +124,8 @@ def test_swap_compatibility_reads_config_and_tokenizer(models, tmp_path):
 
 
 def test_config_special_token_ids_count_only_without_a_generation_config(models, tmp_path):
-    """The stop ids come from generation_config.json where there is one (it is compared), not from config.json."""
+    """The stop ids come from generation_config.json where there is one (their set is compared), not from
+    config.json."""
     first = swap_signature(models["first"])
     other = tmp_path / "other"
     shutil.copytree(models["second"], other)
@@ -131,6 +133,10 @@ def test_config_special_token_ids_count_only_without_a_generation_config(models,
     (other / "config.json").write_text(json.dumps({**config, "eos_token_id": 0}))
     assert incompatibility(first, swap_signature(str(other))) is None
     generation = json.loads((other / "generation_config.json").read_text())
+    # transformers' Trainer saves the tokenizer's end-of-text id first, even where the list already holds it
+    stops = stop_ids(generation["eos_token_id"])
+    (other / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": [stops[-1], *stops]}))
+    assert incompatibility(first, swap_signature(str(other))) is None
     (other / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": [0]}))
     assert incompatibility(first, swap_signature(str(other))) == "generation_config.json differs"
     (other / "generation_config.json").unlink()

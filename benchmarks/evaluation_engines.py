@@ -58,21 +58,15 @@ def prompt_rows(rows: int) -> list[dict]:
     return [row for split in SPLITS for row in read_rows(f"data/{split}.parquet")[:rows]]
 
 
-def start_engines(model: str, evaluate, count: int) -> tuple[list, float]:
-    """(`count` vLLM LLMs of the infer stage's arguments, each with its share of the GPU's memory, seconds)."""
-    import os
+def start_engines(model: str, settings: dict, evaluate, count: int) -> tuple[list, float]:
+    """(`count` of the infer stage's vLLM engines, each with 1/count of its GPU memory share, seconds)."""
+    from dayplan.engine import VllmEngine
 
-    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    from vllm import LLM
-
-    from dayplan.inference import vllm_llm_kwargs
-
-    arguments = vllm_llm_kwargs(model, evaluate)
-    arguments["gpu_memory_utilization"] = evaluate.gpu_memory_utilization / count
+    share = evaluate.model_copy(update={"gpu_memory_utilization": evaluate.gpu_memory_utilization / count})
     started = time.perf_counter()
     engines = []
     for index in range(count):
-        engines.append(LLM(**arguments))
+        engines.append(VllmEngine(model, settings, share))
         print(f"engine {index + 1} of {count} up after {time.perf_counter() - started:.1f} s", flush=True)
     return engines, time.perf_counter() - started
 
@@ -113,16 +107,15 @@ def measure(variant_text: str, model: str, rows: int, max_new_tokens: int | None
     settings["decoding"] = variant["decoding"] or settings["decoding"]
     settings["max_new_tokens"] = max_new_tokens or settings["max_new_tokens"]
     conversations = [chat_messages(row["prompt"]) for row in prompt_rows(rows)]
-    llms, start_seconds = start_engines(model, evaluate, variant["engines"])
-    engines = [llm.llm_engine for llm in llms]
+    engines, start_seconds = start_engines(model, settings, evaluate, variant["engines"])
+    llm_engines = [engine.llm.llm_engine for engine in engines]
     started = time.perf_counter()
-    token_ids, texts = generate(engines, conversations, settings, variant["detokenize"])
-    generate_seconds = time.perf_counter() - started
+    token_ids, texts = generate(llm_engines, conversations, settings, variant["detokenize"])
     if not variant["detokenize"]:  # the decoding left to the caller counts
-        texts = engines[0].get_tokenizer().batch_decode(token_ids, skip_special_tokens=True)
-        generate_seconds = time.perf_counter() - started
+        texts = llm_engines[0].get_tokenizer().batch_decode(token_ids, skip_special_tokens=True)
+    generate_seconds = time.perf_counter() - started
     for engine in engines:
-        engine.engine_core.shutdown()
+        engine.close()
     figures = {
         "engines": variant["engines"],
         "decoding": settings["decoding"],

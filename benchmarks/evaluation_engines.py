@@ -144,7 +144,7 @@ def table_row(variant: str, result: dict, first_texts: list[str] | None, rows: l
     from benchmarks.engine_agreement import mean_score
 
     if "error" in result:
-        return f"| {variant} | failed: {result['error']} | | | | | |"
+        return f"| {variant} | failed: {result['error']} |" + " |" * 6  # the header's 8 columns
     figures, texts = result["figures"], result["texts"]
     tokens, start, generating = figures["tokens"], figures["start_s"], figures["generate_s"]
     same = sum(a == b for a, b in zip(first_texts or texts, texts)) / len(texts)
